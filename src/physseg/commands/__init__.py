@@ -1,0 +1,1 @@
+"""Subcommands of the ``physseg`` command line, one module each."""
