@@ -356,10 +356,11 @@ def test_iterate_past_either_end_returns_none() -> None:
     assert tree.iterate(nodes[1], RB_DIR_LEFT) is None
 
 
-def test_iterate_with_a_bad_direction_raises() -> None:
+@pytest.mark.parametrize("start", [None, 1], ids=["from-none", "from-node"])
+def test_iterate_with_a_bad_direction_raises(start: int | None) -> None:
     tree, nodes = build([1])
     with pytest.raises(ValueError, match="direction"):
-        tree.iterate(nodes[1], 2)
+        tree.iterate(None if start is None else nodes[start], 2)
 
 
 @pytest.mark.parametrize("direction", [RB_DIR_LEFT, RB_DIR_RIGHT])

@@ -263,11 +263,18 @@ class RBTree(Generic[N, K]):
         Raises ``ValueError`` if ``direction`` is neither constant or ``node`` is not linked in
         this tree.
         """
-        if direction == RB_DIR_RIGHT:
-            if node is None:
+        if node is None:
+            if direction == RB_DIR_LEFT:
+                return self._min
+            if direction == RB_DIR_RIGHT:
                 return self._max
-            if node not in self:
-                raise ValueError("iterate: node is not in this tree")
+        elif node._rb_tree is not self or (
+            self._root is not node
+            if (parent := node._rb_parent) is None
+            else parent._rb_left is not node and parent._rb_right is not node
+        ):
+            raise ValueError("iterate: node is not in this tree")
+        elif direction == RB_DIR_RIGHT:
             nxt = node._rb_right
             if nxt is not None:
                 child = nxt._rb_left
@@ -275,16 +282,11 @@ class RBTree(Generic[N, K]):
                     nxt = child
                     child = nxt._rb_left
                 return nxt
-            nxt = node._rb_parent
-            while nxt is not None and nxt._rb_right is node:
-                node = nxt
-                nxt = nxt._rb_parent
-            return nxt
-        if direction == RB_DIR_LEFT:
-            if node is None:
-                return self._min
-            if node not in self:
-                raise ValueError("iterate: node is not in this tree")
+            while parent is not None and parent._rb_right is node:
+                node = parent
+                parent = parent._rb_parent
+            return parent
+        elif direction == RB_DIR_LEFT:
             nxt = node._rb_left
             if nxt is not None:
                 child = nxt._rb_right
@@ -292,11 +294,10 @@ class RBTree(Generic[N, K]):
                     nxt = child
                     child = nxt._rb_right
                 return nxt
-            nxt = node._rb_parent
-            while nxt is not None and nxt._rb_left is node:
-                node = nxt
-                nxt = nxt._rb_parent
-            return nxt
+            while parent is not None and parent._rb_left is node:
+                node = parent
+                parent = parent._rb_parent
+            return parent
         raise ValueError(
             f"iterate: direction must be RB_DIR_LEFT or RB_DIR_RIGHT, not {direction!r}"
         )
