@@ -1,0 +1,550 @@
+"""The build-independent half of the NetBSD face: state, getters, page arrays, boot.
+
+:class:`Kernel` is what users construct; ``Kernel(backend=...)`` returns an instance of the
+build's subclass (:class:`physseg.netbsd.rbtree_build.RBTreeKernel` for ``UVM_HOTPLUG``,
+:class:`physseg.netbsd.static_build.StaticKernel` for the static array). This module holds the
+code the two builds share in ``uvm_physseg.c`` and ``uvm_page.c``; the subclasses hold what
+differs (storage, lookup, iteration, plug, whole and middle unplug, physunload).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import numpy as np
+
+from physseg.alloc import EXTENT, Allocator
+from physseg.errors import (
+    ExtentDestroyedError,
+    ExtentNoDescriptorError,
+    ExtentNoSpaceError,
+    ExtentRegionNotFoundError,
+    KernelAssertionError,
+    KernelPanic,
+)
+from physseg.extent import Extent
+from physseg.netbsd.constants import (
+    EAGAIN,
+    ENOMEM,
+    EX_MALLOCOK,
+    PADDR_INVALID,
+    SIZEOF_UVM_PHYSSEG,
+    SIZEOF_VM_PAGE,
+    STRATEGIES,
+    VM_FREELIST_DEFAULT,
+    VM_FREELIST_FIRST1G,
+    VM_FREELIST_FIRST4G,
+    VM_FREELIST_FIRST16,
+    VM_PSTRAT_BIGFIRST,
+)
+from physseg.pages import PG_FREE, Page, Slab
+from physseg.segment import PmapPhysseg, Segment, SlabExtent
+
+Handle = Any
+"""A segment handle: a ``Segment`` (rbtree build), an ``int`` (static build) or invalid."""
+
+
+class UvmExp:
+    """The fields of ``struct uvmexp`` that uvm_physseg touches."""
+
+    __slots__ = ("npages", "pagesize")
+
+    def __init__(self, pagesize: int) -> None:
+        self.pagesize = pagesize
+        self.npages = 0
+
+
+class UvmState:
+    """The field of ``struct uvm`` that uvm_physseg touches: the boot → run-time switch."""
+
+    __slots__ = ("page_init_done",)
+
+    def __init__(self) -> None:
+        self.page_init_done = False
+
+
+def kassert(condition: bool, text: str) -> None:
+    """``KASSERT(condition)`` of a DIAGNOSTIC kernel: raise ``KernelAssertionError(text)``."""
+    if not condition:
+        raise KernelAssertionError(text)
+
+
+def panic(message: str) -> NoReturn:
+    """``panic(message)``: raise ``KernelPanic(message)``."""
+    raise KernelPanic(message)
+
+
+class Kernel(ABC):
+    """NetBSD's uvm_physseg C API one-to-one; see ``docs/netbsd-api.md``.
+
+    ``Kernel(backend="rbtree" | "static", physseg_max=1, strategy="bsearch", nfreelist=4,
+    page_shift=12, allocator=None)``. Raises ``ValueError`` for an unknown backend or strategy
+    and for sizes out of range. The new kernel is in the state the ATF ``setup()`` leaves.
+    """
+
+    backend = "abstract"
+    UVM_PHYSSEG_TYPE_INVALID: Handle = None
+    UVM_PHYSSEG_TYPE_INVALID_EMPTY: Handle = None
+    PADDR_INVALID = PADDR_INVALID
+    SIZEOF_UVM_PHYSSEG = SIZEOF_UVM_PHYSSEG
+    SIZEOF_VM_PAGE = SIZEOF_VM_PAGE
+    VM_FREELIST_DEFAULT = VM_FREELIST_DEFAULT
+    VM_FREELIST_FIRST4G = VM_FREELIST_FIRST4G
+    VM_FREELIST_FIRST1G = VM_FREELIST_FIRST1G
+    VM_FREELIST_FIRST16 = VM_FREELIST_FIRST16
+
+    def __new__(cls, backend: str = "rbtree", *args: Any, **kwargs: Any) -> Kernel:
+        if cls is Kernel:
+            from physseg.netbsd.rbtree_build import RBTreeKernel
+            from physseg.netbsd.static_build import StaticKernel
+
+            builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
+            if backend not in builds:
+                raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
+            return super().__new__(builds[backend])
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        backend: str = "rbtree",
+        physseg_max: int = 1,
+        strategy: str = "bsearch",
+        nfreelist: int = 4,
+        page_shift: int = 12,
+        allocator: Allocator | None = None,
+    ) -> None:
+        if not isinstance(physseg_max, int) or physseg_max < 1:
+            raise ValueError(f"physseg_max must be a positive int, not {physseg_max!r}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}: expected one of {sorted(STRATEGIES)}")
+        if not isinstance(nfreelist, int) or nfreelist < 1:
+            raise ValueError(f"nfreelist must be a positive int, not {nfreelist!r}")
+        if not isinstance(page_shift, int) or not 9 <= page_shift <= 30:
+            raise ValueError(f"page_shift must be an int in [9, 30], not {page_shift!r}")
+        self.VM_PHYSSEG_MAX = physseg_max
+        self.UVM_PHYSSEG_BOOT_UNPLUG_MAX = physseg_max
+        self.strategy = strategy
+        self.VM_PHYSSEG_STRAT = STRATEGIES[strategy]
+        self.VM_NFREELIST = nfreelist
+        self.PAGE_SHIFT = page_shift
+        self.PAGE_SIZE = 1 << page_shift
+        self.allocator = allocator if allocator is not None else Allocator()
+        self.uvmexp = UvmExp(self.PAGE_SIZE)
+        self.uvm = UvmState()
+        self.physmem = 0
+        self.version = 0
+        """Bumped on every change of the segment layout; caches compare against it."""
+        self.stolen: list[int] = []
+        """Byte addresses of the pages ``uvm_page_init`` stole for the page array."""
+        self._init_storage()
+        self.uvm_physseg_init()
+
+    # ----------------------------------------------------------------- build hooks
+    @abstractmethod
+    def _init_storage(self) -> None:
+        """Build-specific."""
+
+    @abstractmethod
+    def seg(self, upm: Handle) -> Segment:
+        """The record behind ``upm`` (``HANDLE_TO_PHYSSEG_NODE``); a NULL handle panics."""
+
+    @abstractmethod
+    def segments(self) -> Iterator[Segment]:
+        """The live segments in the build's iteration order (address order for the rbtree)."""
+
+    @abstractmethod
+    def uvm_physseg_init(self) -> None:
+        """``uvm_physseg_init()``."""
+
+    @abstractmethod
+    def uvm_physseg_valid_p(self, upm: Handle) -> bool:
+        """``uvm_physseg_valid_p()``: invalid constants → False; at boot → True; else pgs set."""
+
+    @abstractmethod
+    def uvm_physseg_find(self, pfn: int) -> tuple[Handle, int | None]:
+        """``uvm_physseg_find(pfn, &off)`` → ``(handle, off)`` or ``(INVALID, None)``."""
+
+    @abstractmethod
+    def uvm_physseg_get_first(self) -> Handle:
+        """``uvm_physseg_get_first()``."""
+
+    @abstractmethod
+    def uvm_physseg_get_last(self) -> Handle:
+        """``uvm_physseg_get_last()``."""
+
+    @abstractmethod
+    def uvm_physseg_get_next(self, upm: Handle) -> Handle:
+        """``uvm_physseg_get_next()``: INVALID for an invalid handle."""
+
+    @abstractmethod
+    def uvm_physseg_get_prev(self, upm: Handle) -> Handle:
+        """``uvm_physseg_get_prev()``: INVALID for an invalid handle."""
+
+    @abstractmethod
+    def uvm_physseg_get_highest_frame(self) -> int:
+        """``uvm_physseg_get_highest_frame()``."""
+
+    @abstractmethod
+    def uvm_physseg_get_entries(self) -> int:
+        """The ATF tests' ``uvm_physseg_get_entries()``: the number of segments."""
+
+    @abstractmethod
+    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Handle]:
+        """``uvm_physseg_plug(pfn, pages, &psp)`` → ``(ok, handle)``."""
+
+    @abstractmethod
+    def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+        """``uvm_page_physunload(upm, freelist, &pa)`` → ``(ok, pa or None)``."""
+
+    @abstractmethod
+    def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+        """``uvm_page_physunload_force(upm, freelist, &pa)`` → ``(ok, pa or None)``."""
+
+    @abstractmethod
+    def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
+        """Build-specific."""
+
+    @abstractmethod
+    def _unplug_middle(self, seg: Segment, off: int, pfn: int, pages: int) -> bool:
+        """Build-specific."""
+
+    @abstractmethod
+    def _index_remove(self, seg: Segment) -> None:
+        """Take a live segment out of the build's indexes before its start/pgs/ext change."""
+
+    @abstractmethod
+    def _index_add(self, seg: Segment) -> None:
+        """Put a live segment back into the build's indexes after its start/pgs/ext changed."""
+
+    # ----------------------------------------------------------------- conversions
+    def atop(self, pa: int) -> int:
+        """Byte address → PFN."""
+        return pa >> self.PAGE_SHIFT
+
+    def ctob(self, pfn: int) -> int:
+        """PFN → byte address."""
+        return pfn << self.PAGE_SHIFT
+
+    ptoa = ctob
+
+    @property
+    def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Handle:
+        """The overflow handle (``None`` for the rbtree; the segment count for static)."""
+        return None
+
+    def _is_invalid(self, upm: Handle) -> bool:
+        return upm is None
+
+    # ----------------------------------------------------------------- getters
+    def uvm_physseg_get_start(self, upm: Handle) -> int:
+        """The segment's first PFN, or ``PADDR_INVALID`` for an invalid handle."""
+        return self.seg(upm).start if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
+
+    def uvm_physseg_get_end(self, upm: Handle) -> int:
+        """The segment's end PFN (exclusive), or ``PADDR_INVALID``."""
+        return self.seg(upm).end if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
+
+    def uvm_physseg_get_avail_start(self, upm: Handle) -> int:
+        """The first free PFN, or ``PADDR_INVALID``."""
+        return self.seg(upm).avail_start if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
+
+    def uvm_physseg_get_avail_end(self, upm: Handle) -> int:
+        """The end of the free PFNs (exclusive), or ``PADDR_INVALID``."""
+        return self.seg(upm).avail_end if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
+
+    def uvm_physseg_set_avail_start(self, upm: Handle, avail_start: int) -> None:
+        """``UVM_PHYSSEG_LEGACY`` setter; KASSERTs validity and ``start <= v < avail_end``."""
+        avail_end = self.uvm_physseg_get_avail_end(upm)
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        seg = self.seg(upm)
+        kassert(
+            avail_start < avail_end and avail_start >= seg.start,
+            "avail_start < avail_end && avail_start >= ps->start",
+        )
+        seg.avail_start = avail_start
+
+    def uvm_physseg_set_avail_end(self, upm: Handle, avail_end: int) -> None:
+        """``UVM_PHYSSEG_LEGACY`` setter; KASSERTs validity and ``avail_start < v <= end``."""
+        avail_start = self.uvm_physseg_get_avail_start(upm)
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        seg = self.seg(upm)
+        kassert(
+            avail_end > avail_start and avail_end <= seg.end,
+            "avail_end > avail_start && avail_end <= ps->end",
+        )
+        seg.avail_end = avail_end
+
+    def uvm_physseg_get_pg(self, upm: Handle, idx: int) -> Page | None:
+        """``&pgs[idx]`` (no bounds check); ``None`` when the segment has no page array
+        (C returns ``NULL + idx``). KASSERTs the handle is valid. O(1)."""
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        pgs = self.seg(upm).pgs
+        return None if pgs is None else Page(pgs.slab, pgs.index + idx)
+
+    def uvm_physseg_get_pmseg(self, upm: Handle) -> PmapPhysseg:
+        """The segment's embedded ``struct pmap_physseg`` (mutable in place)."""
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        return self.seg(upm).pmseg
+
+    def uvm_physseg_get_free_list(self, upm: Handle) -> int:
+        """The segment's free list; KASSERTs the handle is valid."""
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        return self.seg(upm).free_list
+
+    def uvm_physseg_get_start_hint(self, upm: Handle) -> int:
+        """The segment's start hint; KASSERTs the handle is valid."""
+        kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
+        return self.seg(upm).start_hint
+
+    def uvm_physseg_set_start_hint(self, upm: Handle, start_hint: int) -> bool:
+        """Store the hint and return True; False (no assertion) for an invalid handle."""
+        if not self.uvm_physseg_valid_p(upm):
+            return False
+        self.seg(upm).start_hint = start_hint
+        return True
+
+    # ----------------------------------------------------------------- page arrays
+    def malloc_pages(self, n: int) -> Page:
+        """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``)."""
+        return Page(Slab(n, "malloc"), 0)
+
+    def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
+        """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
+        free the pages in the avail window (``uvmexp.npages += ...``). KASSERTs a valid handle,
+        a non-NULL ``pgs`` and a segment not yet initialised. O(pages), vectorised."""
+        kassert(not self._is_invalid(upm) and pgs is not None, "upm != INVALID && pgs != NULL")
+        assert pgs is not None
+        seg = self.seg(upm)
+        kassert(seg.pgs is None, "seg->pgs == NULL")
+        n = seg.end - seg.start
+        first = pgs.index
+        slab = pgs.slab
+        if first < 0 or first + n > slab.npages:
+            panic(f"uvm_physseg_init_seg: pgs[0..{n}) overruns {slab!r} at entry {first}")
+        self._index_remove(seg)
+        seg.pgs = Page(slab, first)
+        self._index_add(seg)
+        if n > 0:
+            pfns = np.arange(seg.start, seg.end, dtype=np.uint64)
+            slab.phys_addr[first : first + n] = pfns << np.uint64(self.PAGE_SHIFT)
+        lo = max(seg.avail_start, seg.start) - seg.start
+        hi = min(seg.avail_end, seg.end) - seg.start
+        if hi > lo:
+            self.uvmexp.npages += hi - lo
+            slab.flags[first + lo : first + hi] |= PG_FREE
+            slab.free_list[first + lo : first + hi] = seg.free_list
+        self.version += 1
+
+    def uvm_physseg_seg_chomp_slab(self, upm: Handle, pgs: Page, n: int) -> None:
+        """Make ``seg->ext`` an extent over the ``n`` entries from ``pgs``: at boot the fixed
+        "Boot time slab" extent with ``UVM_PHYSSEG_BOOT_UNPLUG_MAX`` descriptors, at run time a
+        "Hotplug slab" extent (whose header allocation may fail: KASSERT ``seg->ext != NULL``).
+        """
+        seg = self.seg(upm)
+        if not self.uvm.page_init_done:
+            extent = Extent(
+                "Boot time slab",
+                pgs.index,
+                pgs.index + n - 1,
+                fixed_descriptors=self.UVM_PHYSSEG_BOOT_UNPLUG_MAX,
+            )
+            ext = SlabExtent(extent, pgs.slab, boot=True)
+        else:
+            kassert(self.allocator.allocate(EXTENT), "seg->ext != NULL")
+            extent = Extent("Hotplug slab", pgs.index, pgs.index + n - 1, allocator=self.allocator)
+            ext = SlabExtent(extent, pgs.slab, boot=False)
+        self._set_ext(seg, ext)
+
+    def _set_ext(self, seg: Segment, ext: SlabExtent | None) -> None:
+        self._index_remove(seg)
+        seg.ext = ext
+        self._index_add(seg)
+
+    def uvm_physseg_seg_alloc_from_slab(self, upm: Handle, pages: int) -> Page | None:
+        """Carve ``pages`` entries from the segment's slab extent (best fit); ``None`` when the
+        extent has no room or no descriptor. A segment without an extent borrows the previous
+        segment's (only legal at boot: KASSERT)."""
+        seg = self.seg(upm)
+        kassert(pages > 0, "pages > 0")
+        if seg.ext is None:
+            kassert(self.uvm.page_init_done is not True, "uvm.page_init_done != true")
+            prev = self.seg(self.uvm_physseg_get_prev(upm))
+            self._set_ext(seg, prev.ext)
+            kassert(seg.ext is not None, "seg->ext != NULL")
+        ext = seg.ext
+        assert ext is not None
+        try:
+            index = ext.extent.alloc(pages)
+        except (ExtentNoSpaceError, ExtentNoDescriptorError):
+            return None
+        return Page(ext.slab, index)
+
+    def extent_alloc(
+        self, ext: SlabExtent, size: int, alignment: int = 1, boundary: int = 0, flags: int = 0
+    ) -> tuple[int, Page | None]:
+        """``extent_alloc()`` in vm_page units → ``(0, page)``, ``(ENOMEM, None)`` (no
+        descriptor) or ``(EAGAIN, None)`` (no space)."""
+        try:
+            index = ext.extent.alloc(size, alignment, boundary, malloc_ok=bool(flags & EX_MALLOCOK))
+        except ExtentNoDescriptorError:
+            return ENOMEM, None
+        except ExtentNoSpaceError:
+            return EAGAIN, None
+        return 0, Page(ext.slab, index)
+
+    def extent_free(self, ext: SlabExtent, start: Page, size: int, flags: int = 0) -> int:
+        """``extent_free()`` in vm_page units → 0 or ``ENOMEM``; a range that is not allocated
+        panics "region not found", as the kernel's extent(9) does."""
+        try:
+            ext.extent.free(start.index, size, malloc_ok=bool(flags & EX_MALLOCOK))
+        except ExtentNoDescriptorError:
+            return ENOMEM
+        except (ExtentRegionNotFoundError, ExtentDestroyedError, ValueError) as exc:
+            panic(f"extent_free: {exc}")
+        return 0
+
+    # ----------------------------------------------------------------- boot
+    def uvm_page_physload(
+        self, start: int, end: int, avail_start: int, avail_end: int, free_list: int
+    ) -> Handle:
+        """Load ``[start, end)`` at boot with free pages ``[avail_start, avail_end)`` on
+        ``free_list``; returns the handle. Panics after ``uvm_page_init``, without a page size,
+        on a bad free list, on ``start >= end`` and when the plug fails."""
+        if self.uvm.page_init_done:
+            panic("uvm_page_physload: unload attempted after uvm_page_init()")
+        if self.uvmexp.pagesize == 0:
+            panic("uvm_page_physload: page size not set!")
+        if free_list >= self.VM_NFREELIST or free_list < VM_FREELIST_DEFAULT:
+            panic(f"uvm_page_physload: bad free list {free_list}")
+        if start >= end:
+            panic("uvm_page_physload: start >= end")
+        ok, upm = self.uvm_physseg_plug(start, end - start)
+        if not ok:
+            panic("uvm_physseg_plug() failed at boot.")
+        seg = self.seg(upm)
+        seg.avail_start = avail_start
+        seg.avail_end = avail_end
+        seg.free_list = free_list
+        return upm
+
+    def uvm_page_physget(self) -> tuple[bool, int | None]:
+        """Steal one page at boot: for each free list in turn, first an edge page of a segment
+        on that list (``physunload``), then any free page (``physunload_force``)."""
+        for freelist in range(self.VM_NFREELIST):
+            for unload in (self.uvm_page_physunload, self.uvm_page_physunload_force):
+                ok, pa = self._physget_pass(unload, freelist)
+                if ok:
+                    return ok, pa
+        return False, None
+
+    def _physget_pass(self, unload: Any, freelist: int) -> tuple[bool, int | None]:
+        backwards = self.VM_PHYSSEG_STRAT == VM_PSTRAT_BIGFIRST
+        lcv = self.uvm_physseg_get_last() if backwards else self.uvm_physseg_get_first()
+        while self.uvm_physseg_valid_p(lcv):
+            if self.uvm.page_init_done:
+                panic("uvm_page_physget: called _after_ bootstrap")
+            ok, pa = unload(lcv, freelist)
+            if ok:
+                return True, pa
+            lcv = self.uvm_physseg_get_prev(lcv) if backwards else self.uvm_physseg_get_next(lcv)
+        return False, None
+
+    def uvm_page_init(self) -> None:
+        """The boot → run-time switch: size one page array for every segment
+        (``((freepages + 1) << PAGE_SHIFT) / (PAGE_SIZE + sizeof(struct vm_page))``), steal the
+        pages it occupies with ``uvm_page_physget`` (as ``uvm_pageboot_alloc`` does without
+        ``PMAP_STEAL_MEMORY``), carve it for every segment and switch to run time. Panics when
+        no memory is loaded or nothing can be stolen."""
+        if self.uvm_physseg_get_last() == self.UVM_PHYSSEG_TYPE_INVALID:
+            panic("uvm_page_init: no memory pre-allocated")
+        freepages = sum(seg.end - seg.start for seg in self.segments())
+        pagecount = ((freepages + 1) << self.PAGE_SHIFT) // (self.PAGE_SIZE + SIZEOF_VM_PAGE)
+        steal = -(-pagecount * SIZEOF_VM_PAGE // self.PAGE_SIZE)
+        for _ in range(steal):
+            ok, pa = self.uvm_page_physget()
+            if not ok:
+                panic("uvm_pageboot_alloc: out of memory")
+            assert pa is not None
+            self.stolen.append(pa)
+        self._page_init_loop(Page(Slab(pagecount, "boot page array"), 0), pagecount)
+
+    def uvm_page_init_fake(self, pagecount: int) -> Page:
+        """The ATF tests' ``uvm_page_init_fake``: the ``uvm_page_init`` loop over a fresh
+        ``pagecount``-entry slab, without sizing or stealing; returns the slab's first entry."""
+        pagearray = Page(Slab(pagecount, "boot slab"), 0)
+        self._page_init_loop(pagearray, pagecount)
+        return pagearray
+
+    def _page_init_loop(self, pagearray: Page, pagecount: int) -> None:
+        bank = self.uvm_physseg_get_first()
+        self.uvm_physseg_seg_chomp_slab(bank, pagearray, pagecount)
+        cursor = pagearray.index
+        while self.uvm_physseg_valid_p(bank):
+            n = self.seg(bank).end - self.seg(bank).start
+            self.uvm_physseg_seg_alloc_from_slab(bank, n)
+            self.uvm_physseg_init_seg(bank, Page(pagearray.slab, cursor))
+            cursor += n
+            bank = self.uvm_physseg_get_next(bank)
+        self.uvm.page_init_done = True
+        self.version += 1
+
+    # ----------------------------------------------------------------- unplug
+    def uvm_physseg_unplug(self, pfn: int, pages: int) -> bool:
+        """Remove ``[pfn, pfn + pages)`` from the one segment holding it: the whole segment,
+        a front or back trim, or a middle split. False when ``pfn`` is in no (valid) segment,
+        when the range runs past the segment's end, or when the run-time ``extent_free`` of its
+        page entries fails. Panics on removing the last segment."""
+        upm, off = self.uvm_physseg_find(pfn)
+        if not self.uvm_physseg_valid_p(upm):
+            return False
+        assert off is not None
+        seg = self.seg(upm)
+        start = self.uvm_physseg_get_start(upm)
+        end = self.uvm_physseg_get_end(upm)
+        if end < pfn + pages:
+            return False
+        kassert(pfn == start + off, "pfn == start + off")
+        booted = self.uvm.page_init_done
+        if booted:
+            if seg.ext is None or seg.pgs is None:
+                panic("uvm_physseg_unplug: NULL pointer dereference (seg->ext)")
+            if self.extent_free(seg.ext, seg.pgs + off, pages, EX_MALLOCOK) != 0:
+                return False
+        if off == 0 and pfn + pages == end:
+            self._unplug_whole(upm, seg, pages)
+        elif off > 0 and pfn + pages < end:
+            if not self._unplug_middle(seg, off, pfn, pages):
+                return False
+        elif off == 0:
+            if booted:
+                self.uvmexp.npages -= pages
+            self._index_remove(seg)
+            seg.start = pfn + pages
+            seg.avail_start = seg.start
+            if booted and seg.pgs is not None:
+                seg.pgs = seg.pgs + pages
+            self._index_add(seg)
+        else:
+            seg.end = pfn
+            seg.avail_end = seg.end
+            self.uvmexp.npages -= pages
+        self.version += 1
+        return True
+
+    # ----------------------------------------------------------------- PHYS_TO_VM_PAGE
+    def PHYS_TO_VM_PAGE(self, pa: int) -> Page | None:
+        """The ``vm_page`` of byte address ``pa``, or ``None`` when it is not managed."""
+        upm, off = self.uvm_physseg_find(pa >> self.PAGE_SHIFT)
+        if off is None:
+            return None
+        return self.uvm_physseg_get_pg(upm, off)
+
+    def VM_PAGE_TO_PHYS(self, page: Page) -> int:
+        """The byte address of ``page`` (``pg->phys_addr``)."""
+        return page.phys_addr
+
+    def uvm_pageismanaged(self, pa: int) -> bool:
+        """Whether byte address ``pa`` lies in a segment."""
+        return not self._is_invalid(self.uvm_physseg_find(pa >> self.PAGE_SHIFT)[0])

@@ -1,0 +1,332 @@
+"""The ``UVM_HOTPLUG`` build: segments in a red-black tree, handles are the records.
+
+Beyond the kernel: plug and unplug never walk every segment. Each slab extent counts the live
+segments that use it (``SlabExtent.members``, the kernel's ``segcount`` walk) and the build
+keeps, per extent, the sorted starts of its live segments that have a page array, so that the
+scavenging plug tries the extents in the order the kernel's address-order walk would meet them,
+without visiting the segments in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sortedcontainers import SortedList
+
+from physseg.alloc import SEGMENT, SLAB
+from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError
+from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
+from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
+from physseg.pages import Page, Slab
+from physseg.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
+from physseg.segment import Segment, SlabExtent
+
+_NULL_DEREF = "NULL pointer dereference"
+
+
+class SegmentOps:
+    """rbtree(3) ops for segments: ordered by address, overlaps KASSERTed (DIAGNOSTIC)."""
+
+    __slots__ = ()
+
+    def compare_nodes(self, a: Segment, b: Segment) -> int:
+        """-1 if ``a`` starts before ``b``, +1 if at or after ``b``'s end, 0 otherwise.
+        Raises ``KernelAssertionError`` when the two spans overlap."""
+        kassert(a.start < b.start or a.start >= b.end, "enode1->start < enode2->start || ...")
+        kassert(b.start < a.start or b.start >= a.end, "enode2->start < enode1->start || ...")
+        if a.start < b.start:
+            return -1
+        if a.start >= b.end:
+            return 1
+        return 0
+
+    def compare_key(self, node: Segment, pfn: int) -> int:
+        """0 if ``pfn`` is in ``node``; -1 if ``node`` lies below it; +1 if above."""
+        if node.start <= pfn < node.end:
+            return 0
+        if node.start < pfn:
+            return -1
+        return 1
+
+
+class RBTreeKernel(Kernel):
+    """``Kernel(backend="rbtree")``: the build the paper introduced (``UVM_HOTPLUG``)."""
+
+    backend = "rbtree"
+
+    def _init_storage(self) -> None:
+        self._pool = [Segment(pool_slot=i) for i in range(self.VM_PHYSSEG_MAX)]
+        self.nseg = 0
+        self._ops = SegmentOps()
+        self._tree: RBTree[Segment, int] = RBTree(self._ops)
+        self._nentries = 0
+        self._starts: dict[SlabExtent | None, SortedList] = {}
+
+    @property
+    def tree(self) -> RBTree[Segment, int]:
+        """The red-black tree of live segments (read it; mutate through the API)."""
+        return self._tree
+
+    def seg(self, upm: Handle) -> Segment:
+        """The record itself; a NULL (``None``) handle panics as a NULL dereference would."""
+        if upm is None:
+            panic(_NULL_DEREF)
+        seg: Segment = upm
+        return seg
+
+    def segments(self) -> Iterator[Segment]:
+        """Live segments in ascending address order. O(n)."""
+        return iter(self._tree)
+
+    def uvm_physseg_init(self) -> None:
+        """``rb_tree_init`` and ``nentries = 0``; the boot pool and its cursor are untouched."""
+        self._tree = RBTree(self._ops)
+        self._nentries = 0
+        self._starts = {}
+        self.version += 1
+
+    def uvm_physseg_get_entries(self) -> int:
+        """``uvm_physseg_graph.nentries``."""
+        return self._nentries
+
+    # ----------------------------------------------------------------- indexes
+    def _is_live(self, seg: Segment) -> bool:
+        return seg in self._tree
+
+    def _index_remove(self, seg: Segment) -> None:
+        if not self._is_live(seg):
+            return
+        if seg.ext is not None:
+            seg.ext.members -= 1
+        if seg.pgs is not None:
+            starts = self._starts[seg.ext]
+            starts.remove(seg.start)
+            if not starts:
+                del self._starts[seg.ext]
+
+    def _index_add(self, seg: Segment) -> None:
+        if not self._is_live(seg):
+            return
+        if seg.ext is not None:
+            seg.ext.members += 1
+        if seg.pgs is not None:
+            self._starts.setdefault(seg.ext, SortedList()).add(seg.start)
+
+    # ----------------------------------------------------------------- allocation
+    def uvm_physseg_alloc(self, size: int) -> Segment | None:
+        """At boot: the next ``size / sizeof`` slots of the static pool (never reused; panics
+        on a size that is not a multiple, KASSERTs on overrun). At run time: a zeroed record
+        from the allocator, or ``None``."""
+        if not self.uvm.page_init_done:
+            if size % SIZEOF_UVM_PHYSSEG:
+                panic(
+                    "uvm_physseg_alloc: tried to alloc size other than multiple"
+                    " of struct uvm_physseg at boot"
+                )
+            n = size // SIZEOF_UVM_PHYSSEG
+            self.nseg += n
+            kassert(0 < self.nseg <= self.VM_PHYSSEG_MAX, "nseg > 0 && nseg <= VM_PHYSSEG_MAX")
+            return self._pool[self.nseg - n]
+        if not self.allocator.allocate(SEGMENT, size):
+            return None
+        return Segment()
+
+    def uvm_physseg_free(self, seg: Segment, size: int) -> None:
+        """Frees to the static pool are ignored (leaked); panics on sizes the kernel rejects."""
+        if not self.uvm.page_init_done and size % SIZEOF_UVM_PHYSSEG:
+            panic("uvm_physseg_free: tried to free size other than struct uvm_physseg at boot")
+        if seg.pool_slot >= 0:
+            if size % SIZEOF_UVM_PHYSSEG:
+                panic(
+                    "uvm_physseg_free: tried to free() other than struct uvm_physseg"
+                    " from static array"
+                )
+            if size // SIZEOF_UVM_PHYSSEG >= self.VM_PHYSSEG_MAX:
+                panic("uvm_physseg_free: tried to free() the entire static array!")
+
+    # ----------------------------------------------------------------- lookup and walk
+    def uvm_physseg_valid_p(self, upm: Handle) -> bool:
+        """False for NULL; True at boot; afterwards True iff the segment has a page array."""
+        if upm is None:
+            return False
+        if not self.uvm.page_init_done:
+            return True
+        return upm.pgs is not None
+
+    def uvm_physseg_find(self, pfn: int) -> tuple[Handle, int | None]:
+        """The segment holding ``pfn`` and the offset in it. O(log n)."""
+        node = self._tree.find(pfn)
+        if node is None:
+            return None, None
+        return node, pfn - node.start
+
+    def uvm_physseg_get_first(self) -> Handle:
+        """Lowest-address segment or ``None``. O(1)."""
+        return self._tree.min()
+
+    def uvm_physseg_get_last(self) -> Handle:
+        """Highest-address segment or ``None``. O(1)."""
+        return self._tree.max()
+
+    def uvm_physseg_get_next(self, upm: Handle) -> Handle:
+        """Successor in address order, ``None`` past the end or for an invalid handle."""
+        if not self.uvm_physseg_valid_p(upm):
+            return None
+        return self._tree.iterate(upm, RB_DIR_RIGHT)
+
+    def uvm_physseg_get_prev(self, upm: Handle) -> Handle:
+        """Predecessor in address order, ``None`` before the start or for an invalid handle."""
+        if not self.uvm_physseg_valid_p(upm):
+            return None
+        return self._tree.iterate(upm, RB_DIR_LEFT)
+
+    def uvm_physseg_get_highest_frame(self) -> int:
+        """The last PFN of the highest segment (``end - 1``); an empty tree panics (the kernel
+        dereferences NULL)."""
+        last = self._tree.max()
+        if last is None:
+            panic(f"uvm_physseg_get_highest_frame: {_NULL_DEREF}")
+        return last.end - 1
+
+    # ----------------------------------------------------------------- plug
+    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Handle]:
+        """Create ``[pfn, pfn + pages)``. Before any segment has a page array this only
+        records the span (boot); afterwards it scavenges page entries from existing slabs in
+        the kernel's order, else allocates a brand-new slab sized like ``uvmexp.npages``, and
+        initialises the pages. Returns ``(False, None)`` when ``pfn`` is already managed (DEBUG
+        check), when no record or slab can be allocated, or when the new slab cannot be carved
+        (node and slab leak, as in the kernel). Overlaps KASSERT; duplicates panic.
+        O(log n + E log E) for E slab extents."""
+        if self._tree.find(pfn) is not None:
+            return False, None
+        ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
+        if ps is None:
+            return False, None
+        ps.start = ps.avail_start = pfn
+        ps.end = ps.avail_end = pfn + pages
+        preload = not self._starts
+        pgs: Page | None = None
+        if not preload:
+            pgs, donor = self._scavenge(pages)
+            if pgs is None:
+                slab = self._new_slab(pages)
+                if slab is None:
+                    self.uvm_physseg_free(ps, SIZEOF_UVM_PHYSSEG)
+                    return False, None
+                self.uvm_physseg_seg_chomp_slab(ps, Page(slab, 0), slab.npages)
+                pgs = self.uvm_physseg_seg_alloc_from_slab(ps, pages)
+                if pgs is None:
+                    return False, None
+            else:
+                ps.ext = donor
+            self.physmem += pages
+        else:
+            ps.pgs = None
+        if self._tree.insert(ps) is not ps:
+            panic("uvm_page_physload: Duplicate address range detected!")
+        self._nentries += 1
+        self._index_add(ps)
+        self.version += 1
+        if not preload:
+            self.uvm_physseg_init_seg(ps, pgs)
+        return True, ps
+
+    def _new_slab(self, pages: int) -> Slab | None:
+        slabpages = self.uvmexp.npages % (1 << 64)
+        slabpages = min(slabpages, SLAB_PAGES_LIMIT)
+        while slabpages >= pages:
+            if self.allocator.allocate(SLAB, slabpages):
+                return Slab(slabpages, "Hotplug slab")
+            slabpages -= 1
+        return None
+
+    def _scavenge(self, pages: int) -> tuple[Page | None, SlabExtent | None]:
+        """The kernel's "scavenge from earlier unplug()s" choice: the first segment in address
+        order with a page array whose extent can hold ``pages`` entries donates them."""
+        if None in self._starts:
+            return self._scavenge_by_walk(pages)
+        kassert(pages > 0, "pages > 0")
+        order = sorted(self._starts.items(), key=lambda item: item[1][0])
+        for ext, _starts in order:
+            assert ext is not None
+            try:
+                index = ext.extent.alloc(pages)
+            except (ExtentNoSpaceError, ExtentNoDescriptorError):
+                continue
+            return Page(ext.slab, index), ext
+        return None, None
+
+    def _scavenge_by_walk(self, pages: int) -> tuple[Page | None, SlabExtent | None]:
+        """The kernel's own O(n) walk, used when a segment has a page array but no extent
+        (possible only through ``uvm_physseg_init_seg`` called by hand)."""
+        for current in list(self._tree):
+            if current.pgs is not None:
+                pgs = self.uvm_physseg_seg_alloc_from_slab(current, pages)
+                if pgs is not None:
+                    return pgs, current.ext
+        return None, None
+
+    # ----------------------------------------------------------------- unplug
+    def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
+        if self._nentries == 1:
+            panic("uvm_physseg_unplug: out of memory!")
+        if self.uvm.page_init_done:
+            ext = seg.ext
+            assert ext is not None
+            kassert(ext.members > 0, "segcount > 0")
+            if ext.members == 1:
+                ext.extent.destroy()
+            self.uvmexp.npages -= pages
+        self._index_remove(seg)
+        self._tree.remove(seg)
+        seg.zero()
+        self.uvm_physseg_free(seg, SIZEOF_UVM_PHYSSEG)
+        self._nentries -= 1
+
+    def _unplug_middle(self, seg: Segment, off: int, pfn: int, pages: int) -> bool:
+        ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
+        if ps is None:
+            return False
+        booted = self.uvm.page_init_done
+        if booted:
+            kassert(seg.ext is not None, "seg->ext != NULL")
+            ps.ext = seg.ext
+            self.uvmexp.npages -= pages
+        ps.start = ps.avail_start = pfn + pages
+        ps.end = ps.avail_end = seg.end
+        seg.end = seg.avail_end = pfn
+        if booted and seg.pgs is not None:
+            ps.pgs = seg.pgs + (off + pages)
+        if self._tree.insert(ps) is not ps:
+            panic("uvm_page_physload: Duplicate address range detected!")
+        self._nentries += 1
+        self._index_add(ps)
+        return True
+
+    # ----------------------------------------------------------------- physunload
+    def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+        """Steal the first (else last) page of the segment at boot when that edge page is
+        free and the segment is on ``freelist``; panics after ``uvm_page_init``."""
+        if self.uvm.page_init_done:
+            panic("uvm_page_physunload: unload attempted after uvm_page_init()")
+        seg = self.seg(upm)
+        if seg.free_list != freelist:
+            return False, None
+        if seg.avail_start == seg.start and seg.avail_start < seg.avail_end:
+            pa = self.ctob(seg.avail_start)
+            return self.uvm_physseg_unplug(seg.avail_start, 1), pa
+        if seg.avail_end == seg.end and seg.avail_start < seg.avail_end:
+            pa = self.ctob(seg.avail_end - 1)
+            return self.uvm_physseg_unplug(seg.avail_end - 1, 1), pa
+        return False, None
+
+    def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+        """Steal the first free page of the segment at boot, whatever its free list (a page
+        after unavailable head pages splits the segment, quirk 24)."""
+        seg = self.seg(upm)
+        if self.uvm.page_init_done:
+            panic("uvm_page_physunload_force: unload attempted after uvm_page_init()")
+        if seg.avail_start >= seg.avail_end:
+            return False, None
+        pa = self.ctob(seg.avail_start)
+        return self.uvm_physseg_unplug(seg.avail_start, 1), pa

@@ -1,0 +1,127 @@
+"""Page arrays: ``struct vm_page`` records stored as numpy columns.
+
+A :class:`Slab` is one ``vm_page`` array, what ``kmem_zalloc(n * sizeof(struct vm_page))``
+returns in the kernel. It stores each field as its own numpy array (struct of arrays), so a page
+costs :data:`BYTES_PER_PAGE` bytes instead of a Python object. A :class:`Page` is the equivalent
+of a ``struct vm_page *``: a (slab, index) pair that reads and writes the fields in place,
+compares equal for the same entry and supports pointer arithmetic.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+PG_FREE: Final = 0x01
+"""Flag bit: the page is on a free list (set by ``uvm_pagefree``)."""
+PG_BUSY: Final = 0x02
+"""Flag bit: the page is allocated to a user (set by the page allocator)."""
+
+BYTES_PER_PAGE: Final = 10
+"""Memory per simulated page: phys_addr (8) + free_list (1) + flags (1)."""
+
+_slab_ids = itertools.count(1)
+
+
+class Slab:
+    """One page array of ``npages`` zeroed ``vm_page`` records.
+
+    Columns: ``phys_addr`` (uint64, byte address), ``free_list`` (int8), ``flags`` (uint8).
+    Allocation is O(1) in time (numpy's zeroed memory is committed lazily by the OS) and
+    :data:`BYTES_PER_PAGE` bytes per page once touched.
+    """
+
+    __slots__ = ("flags", "free_list", "ident", "name", "npages", "phys_addr")
+
+    def __init__(self, npages: int, name: str = "slab") -> None:
+        if npages < 0:
+            raise ValueError(f"a slab cannot have {npages} pages")
+        self.ident = next(_slab_ids)
+        self.name = name
+        self.npages = npages
+        self.phys_addr: npt.NDArray[np.uint64] = np.zeros(npages, dtype=np.uint64)
+        self.free_list: npt.NDArray[np.int8] = np.zeros(npages, dtype=np.int8)
+        self.flags: npt.NDArray[np.uint8] = np.zeros(npages, dtype=np.uint8)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of page records held by this slab."""
+        return int(self.phys_addr.nbytes + self.free_list.nbytes + self.flags.nbytes)
+
+    def page(self, index: int) -> Page:
+        """Return a pointer to entry ``index`` (no bounds check, as in C). O(1)."""
+        return Page(self, index)
+
+    def __repr__(self) -> str:
+        return f"Slab#{self.ident}({self.name!r}, npages={self.npages})"
+
+
+class Page:
+    """A ``struct vm_page *``: entry ``index`` of ``slab``.
+
+    Equal (and equally hashed) for the same slab and index. ``page + n`` and ``page - n`` are
+    pointer arithmetic; ``a.offset_from(b)`` is ``a - b``. Field reads
+    and writes raise ``IndexError`` outside the slab (the C code would read out of bounds).
+    """
+
+    __slots__ = ("index", "slab")
+
+    def __init__(self, slab: Slab, index: int) -> None:
+        self.slab = slab
+        self.index = index
+
+    @property
+    def phys_addr(self) -> int:
+        """Byte address of the page (set when its segment is initialised)."""
+        return int(self.slab.phys_addr[self._checked()])
+
+    @phys_addr.setter
+    def phys_addr(self, value: int) -> None:
+        self.slab.phys_addr[self._checked()] = value
+
+    @property
+    def free_list(self) -> int:
+        """The free list the page belongs to."""
+        return int(self.slab.free_list[self._checked()])
+
+    @free_list.setter
+    def free_list(self, value: int) -> None:
+        self.slab.free_list[self._checked()] = value
+
+    @property
+    def flags(self) -> int:
+        """The page's flag bits (:data:`PG_FREE`, :data:`PG_BUSY`)."""
+        return int(self.slab.flags[self._checked()])
+
+    @flags.setter
+    def flags(self, value: int) -> None:
+        self.slab.flags[self._checked()] = value
+
+    def _checked(self) -> int:
+        if not 0 <= self.index < self.slab.npages:
+            raise IndexError(f"page {self.index} is outside {self.slab!r}")
+        return self.index
+
+    def __add__(self, n: int) -> Page:
+        return Page(self.slab, self.index + n)
+
+    def __sub__(self, n: int) -> Page:
+        return Page(self.slab, self.index - n)
+
+    def offset_from(self, base: Page) -> int:
+        """``self - base`` in C: the distance in entries; ``ValueError`` across slabs."""
+        if base.slab is not self.slab:
+            raise ValueError("pointer difference between two different slabs")
+        return self.index - base.index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Page) and other.slab is self.slab and other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash((self.slab.ident, self.index))
+
+    def __repr__(self) -> str:
+        return f"Page(slab#{self.slab.ident}, {self.index})"
