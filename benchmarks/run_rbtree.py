@@ -3,7 +3,7 @@
 Run by hand::
 
     .venv/bin/python benchmarks/run_rbtree.py             # 10^5 keys
-    .venv/bin/python benchmarks/run_rbtree.py --million   # 10^5 and 10^6 keys (~0.3 GB, ~1 min)
+    .venv/bin/python benchmarks/run_rbtree.py --million   # 10^5 and 10^6 keys (~0.2 GB, ~20 s)
 
 Each size uses distinct keys drawn from ``[0, 10 n)`` in random order. ``insert`` links every
 node into an empty tree, ``find`` looks every key up in a fresh random order, ``iterate`` walks the
