@@ -25,6 +25,7 @@ from physseg.errors import (
     KernelPanic,
 )
 from physseg.extent import Extent
+from physseg.lookup import LookupTable, PageBatch, table_for
 from physseg.netbsd.constants import (
     EAGAIN,
     ENOMEM,
@@ -138,6 +139,7 @@ class Kernel(ABC):
         """Bumped on every change of the segment layout; caches compare against it."""
         self.stolen: list[int] = []
         """Byte addresses of the pages ``uvm_page_init`` stole for the page array."""
+        self._lookup_cache: dict[int, LookupTable] = {}
         self._init_storage()
         self.uvm_physseg_init()
 
@@ -548,3 +550,9 @@ class Kernel(ABC):
     def uvm_pageismanaged(self, pa: int) -> bool:
         """Whether byte address ``pa`` lies in a segment."""
         return not self._is_invalid(self.uvm_physseg_find(pa >> self.PAGE_SHIFT)[0])
+
+    def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
+        """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses; see
+        :class:`physseg.lookup.PageBatch`. O(m log n) after an O(n log n) rebuild when the
+        segments changed since the last batch."""
+        return table_for(self, self._lookup_cache).lookup(addresses)
