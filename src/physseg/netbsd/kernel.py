@@ -169,6 +169,10 @@ class Kernel(ABC):
         """``uvm_physseg_find(pfn, &off)`` → ``(handle, off)`` or ``(INVALID, None)``."""
 
     @abstractmethod
+    def segment_geq(self, pfn: int) -> Segment | None:
+        """physseg extension: the segment holding ``pfn``, else the lowest one above it."""
+
+    @abstractmethod
     def uvm_physseg_get_first(self) -> Handle:
         """``uvm_physseg_get_first()``."""
 
@@ -209,7 +213,13 @@ class Kernel(ABC):
         """Build-specific."""
 
     @abstractmethod
-    def _unplug_middle(self, seg: Segment, off: int, pfn: int, pages: int) -> bool:
+    def _alloc_fragment(self) -> Segment | None:
+        """A record for the tail piece of a middle split (``None`` when allocation fails)."""
+
+    @abstractmethod
+    def _unplug_middle(
+        self, seg: Segment, off: int, pfn: int, pages: int, spare: Segment | None
+    ) -> bool:
         """Build-specific."""
 
     @abstractmethod
@@ -493,11 +503,15 @@ class Kernel(ABC):
         self.version += 1
 
     # ----------------------------------------------------------------- unplug
-    def uvm_physseg_unplug(self, pfn: int, pages: int) -> bool:
+    def uvm_physseg_unplug(self, pfn: int, pages: int, *, atomic: bool = False) -> bool:
         """Remove ``[pfn, pfn + pages)`` from the one segment holding it: the whole segment,
         a front or back trim, or a middle split. False when ``pfn`` is in no (valid) segment,
         when the range runs past the segment's end, or when the run-time ``extent_free`` of its
-        page entries fails. Panics on removing the last segment."""
+        page entries fails. Panics on removing the last segment.
+
+        ``atomic=True`` is a physseg extension (the kernel has none): a middle split allocates
+        its new record *before* freeing the page entries, so every ``False`` leaves the state
+        exactly as it was (the kernel frees the entries first and leaks them on failure)."""
         upm, off = self.uvm_physseg_find(pfn)
         if not self.uvm_physseg_valid_p(upm):
             return False
@@ -509,6 +523,12 @@ class Kernel(ABC):
             return False
         kassert(pfn == start + off, "pfn == start + off")
         booted = self.uvm.page_init_done
+        middle = off > 0 and pfn + pages < end
+        spare: Segment | None = None
+        if atomic and middle:
+            spare = self._alloc_fragment()
+            if spare is None:
+                return False
         if booted:
             if seg.ext is None or seg.pgs is None:
                 panic("uvm_physseg_unplug: NULL pointer dereference (seg->ext)")
@@ -516,8 +536,8 @@ class Kernel(ABC):
                 return False
         if off == 0 and pfn + pages == end:
             self._unplug_whole(upm, seg, pages)
-        elif off > 0 and pfn + pages < end:
-            if not self._unplug_middle(seg, off, pfn, pages):
+        elif middle:
+            if not self._unplug_middle(seg, off, pfn, pages, spare):
                 return False
         elif off == 0:
             if booted:

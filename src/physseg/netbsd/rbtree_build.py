@@ -160,6 +160,10 @@ class RBTreeKernel(Kernel):
             return None, None
         return node, pfn - node.start
 
+    def segment_geq(self, pfn: int) -> Segment | None:
+        """The segment holding ``pfn``, else the lowest one above it. O(log n)."""
+        return self._tree.find_geq(pfn)
+
     def uvm_physseg_get_first(self) -> Handle:
         """Lowest-address segment or ``None``. O(1)."""
         return self._tree.min()
@@ -283,8 +287,13 @@ class RBTreeKernel(Kernel):
         self.uvm_physseg_free(seg, SIZEOF_UVM_PHYSSEG)
         self._nentries -= 1
 
-    def _unplug_middle(self, seg: Segment, off: int, pfn: int, pages: int) -> bool:
-        ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
+    def _alloc_fragment(self) -> Segment | None:
+        return self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
+
+    def _unplug_middle(
+        self, seg: Segment, off: int, pfn: int, pages: int, spare: Segment | None
+    ) -> bool:
+        ps = spare if spare is not None else self._alloc_fragment()
         if ps is None:
             return False
         booted = self.uvm.page_init_done

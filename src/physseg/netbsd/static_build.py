@@ -100,6 +100,11 @@ class StaticKernel(Kernel):
                 return lcv, pfn - seg.start
         return -1, None
 
+    def segment_geq(self, pfn: int) -> Segment | None:
+        """The segment holding ``pfn``, else the lowest one above it. O(n)."""
+        above = [seg for seg in self.segments() if seg.end > pfn]
+        return min(above, key=lambda seg: seg.start, default=None)
+
     def uvm_physseg_get_first(self) -> Handle:
         """Always 0, even when empty (quirk 3)."""
         return 0
@@ -175,7 +180,13 @@ class StaticKernel(Kernel):
     def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
         self._remove(upm)
 
-    def _unplug_middle(self, seg: Segment, off: int, pfn: int, pages: int) -> bool:
+    def _alloc_fragment(self) -> Segment | None:
+        """The static build has no records to allocate: the middle unplug panics instead."""
+        return None
+
+    def _unplug_middle(
+        self, seg: Segment, off: int, pfn: int, pages: int, spare: Segment | None
+    ) -> bool:
         panic("uvm_physseg_unplug: can't unplug() from the middle of a segment without UVM_HOTPLUG")
 
     # ----------------------------------------------------------------- physunload
