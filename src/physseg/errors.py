@@ -62,6 +62,11 @@ class UnsupportedOperationError(PhysSegError):
     """The backend does not support the operation (e.g. hot-plug on the static array)."""
 
 
+class StaleSegmentError(PhysSegError):
+    """The segment view no longer describes a live segment (it was unplugged, trimmed or
+    split since the view was taken)."""
+
+
 class PagesBusyError(PhysSegError):
     """Safe unplug refused: the range holds pages that are allocated."""
 

@@ -1,0 +1,534 @@
+"""The Pythonic face: hot-plug without C idioms.
+
+:class:`PhysMem` drives one :class:`physseg.netbsd.Kernel` and validates every call before it
+acts: bad input raises a typed :class:`physseg.errors.PhysSegError` whose message names the range
+and the reason, and leaves the state exactly as it was. No kernel panic escapes this face. Every
+call holds one lock, so a ``PhysMem`` can be shared between threads: each lookup sees the state
+before or after a mutation, never a half-done one.
+
+Units: ``pfn``/``start``/``end`` are page frame numbers with exclusive ends; ``pa`` is a byte
+address.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import numpy as np
+
+from physseg.alloc import Allocator
+from physseg.errors import (
+    BootPhaseError,
+    CapacityError,
+    InvalidArgumentError,
+    KernelAssertionError,
+    KernelPanic,
+    LastSegmentError,
+    OutOfMemoryError,
+    RangeNotManagedError,
+    RangeOverlapError,
+    StaleSegmentError,
+    UnsupportedOperationError,
+)
+from physseg.lookup import PageBatch
+from physseg.netbsd import Kernel
+from physseg.pages import Page
+from physseg.segment import Segment as SegmentRecord
+
+DEFAULT_PHYSSEG_MAX: Final = 64
+"""``VM_PHYSSEG_MAX`` of NetBSD/amd64, the default boot pool size."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A read-only view of one segment, taken when it was returned (PFNs, ends exclusive)."""
+
+    start: int
+    end: int
+    avail_start: int
+    avail_end: int
+    free_list: int
+    start_hint: int
+
+    @property
+    def npages(self) -> int:
+        """Pages in the span ``[start, end)``."""
+        return self.end - self.start
+
+    @property
+    def navail(self) -> int:
+        """Pages in the avail window (0 when it is empty or inverted)."""
+        return max(0, min(self.avail_end, self.end) - max(self.avail_start, self.start))
+
+    def __contains__(self, pfn: object) -> bool:
+        return isinstance(pfn, int) and self.start <= pfn < self.end
+
+    def __str__(self) -> str:
+        return f"[{self.start:#x}, {self.end:#x})"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentState:
+    """Everything observable about one live segment, page-array placement included."""
+
+    view: Segment
+    slab: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole observable state of a :class:`PhysMem`; equal snapshots mean equal states."""
+
+    backend: str
+    booted: bool
+    segments: tuple[SegmentState, ...]
+    npages: int
+    physmem: int
+    extents: tuple[tuple[int, bool, tuple[tuple[int, int], ...]], ...]
+
+
+def _span(pfn: int, npages: int) -> str:
+    return f"[{pfn:#x}, {pfn + npages:#x})"
+
+
+def _view(record: SegmentRecord) -> Segment:
+    return Segment(
+        record.start,
+        record.end,
+        record.avail_start,
+        record.avail_end,
+        record.free_list,
+        record.start_hint,
+    )
+
+
+class PhysMem:
+    """A machine's physical memory: load segments at boot, ``boot()``, then hot-plug.
+
+    ``PhysMem(backend="rbtree", *, physseg_max=64, strategy="bsearch", nfreelist=4,
+    page_shift=12, allocator=None)``; the arguments are those of :class:`Kernel`.
+    """
+
+    def __init__(
+        self,
+        backend: str = "rbtree",
+        *,
+        physseg_max: int = DEFAULT_PHYSSEG_MAX,
+        strategy: str = "bsearch",
+        nfreelist: int = 4,
+        page_shift: int = 12,
+        allocator: Allocator | None = None,
+    ) -> None:
+        self._kernel = Kernel(  # type: ignore[abstract]
+            backend,
+            physseg_max=physseg_max,
+            strategy=strategy,
+            nfreelist=nfreelist,
+            page_shift=page_shift,
+            allocator=allocator,
+        )
+        self._lock = threading.RLock()
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def kernel(self) -> Kernel:
+        """The engine underneath (for reading; mutating it bypasses every check)."""
+        return self._kernel
+
+    @property
+    def backend(self) -> str:
+        """``"rbtree"`` or ``"static"``."""
+        return self._kernel.backend
+
+    @property
+    def page_shift(self) -> int:
+        """log2 of the page size."""
+        return self._kernel.PAGE_SHIFT
+
+    @property
+    def page_size(self) -> int:
+        """Page size in bytes."""
+        return self._kernel.PAGE_SIZE
+
+    @property
+    def max_pfn(self) -> int:
+        """One past the highest PFN a 64-bit physical address can name."""
+        return 1 << (64 - self._kernel.PAGE_SHIFT)
+
+    @property
+    def booted(self) -> bool:
+        """Whether :meth:`boot` has run (``uvm.page_init_done``)."""
+        return self._kernel.uvm.page_init_done
+
+    @property
+    def npages(self) -> int:
+        """``uvmexp.npages``: managed free pages as the kernel counts them."""
+        return self._kernel.uvmexp.npages
+
+    @property
+    def physmem(self) -> int:
+        """``physmem``: pages added by run-time plugs (never decremented, as in the kernel)."""
+        return self._kernel.physmem
+
+    # ----------------------------------------------------------------- validation
+    def _int(self, op: str, name: str, value: object, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise InvalidArgumentError(
+                f"{op}: {name} must be an int, not {type(value).__name__} {value!r}"
+            )
+        number = int(value)
+        if number < minimum:
+            raise InvalidArgumentError(f"{op}: {name} must be >= {minimum}, not {number}")
+        return number
+
+    def _range(self, op: str, pfn: object, npages: object) -> tuple[int, int]:
+        first = self._int(op, "pfn", pfn)
+        count = self._int(op, "npages", npages, minimum=1)
+        if first + count > self.max_pfn:
+            raise InvalidArgumentError(
+                f"{op} {_span(first, count)}: beyond the 64-bit physical address space"
+                f" (max pfn {self.max_pfn:#x})"
+            )
+        return first, count
+
+    def _need_booted(self, op: str, booted: bool) -> None:
+        if booted and not self.booted:
+            raise BootPhaseError(f"{op}: only allowed after boot()")
+        if not booted and self.booted:
+            raise BootPhaseError(f"{op}: only allowed before boot() (a boot-time operation)")
+
+    def _check_free(self, op: str, pfn: int, npages: int) -> None:
+        above = self._kernel.segment_geq(pfn)
+        if above is not None and above.start < pfn + npages:
+            raise RangeOverlapError(
+                f"{op} {_span(pfn, npages)}: overlaps segment {_view(above)} already managed"
+            )
+
+    def _boot_transaction(self, op: str, call: Callable[[], _T]) -> _T:
+        """Run a boot-time kernel call; on a panic restore the state from before it."""
+        kernel = self._kernel
+        backup = copy.deepcopy(kernel, {id(kernel.allocator): kernel.allocator})
+        try:
+            return call()
+        except (KernelPanic, KernelAssertionError) as exc:
+            self._kernel = backup
+            if "out of memory" in str(exc):
+                if self._kernel.uvm_physseg_get_entries() == 1 or "physget" in str(exc):
+                    raise LastSegmentError(f"{op}: would remove the last segment ({exc})") from None
+                raise OutOfMemoryError(f"{op}: {exc}") from None
+            raise OutOfMemoryError(f"{op}: the kernel refused: {exc}") from None
+
+    # ----------------------------------------------------------------- boot time
+    def load(
+        self,
+        start: int,
+        end: int,
+        avail_start: int | None = None,
+        avail_end: int | None = None,
+        free_list: int = 0,
+    ) -> Segment:
+        """Load ``[start, end)`` at boot (``uvm_page_physload``) with free pages
+        ``[avail_start, avail_end)`` (default: the whole span) on ``free_list``.
+
+        Raises ``BootPhaseError`` after boot, ``InvalidArgumentError`` for bad numbers (empty
+        span, avail window outside the span, unknown free list), ``RangeOverlapError``, and
+        ``CapacityError`` when the boot pool / static array is full. O(log n) (rbtree)."""
+        op = "load"
+        with self._lock:
+            self._need_booted(op, booted=False)
+            first = self._int(op, "start", start)
+            last = self._int(op, "end", end)
+            if last <= first:
+                raise InvalidArgumentError(f"{op} [{first:#x}, {last:#x}): empty span")
+            npages = last - first
+            self._range(op, first, npages)
+            a_start = first if avail_start is None else self._int(op, "avail_start", avail_start)
+            a_end = last if avail_end is None else self._int(op, "avail_end", avail_end)
+            if not first <= a_start <= a_end <= last:
+                raise InvalidArgumentError(
+                    f"{op} {_span(first, npages)}: avail window [{a_start:#x}, {a_end:#x})"
+                    " must lie inside the span and not be inverted"
+                )
+            fl = self._int(op, "free_list", free_list)
+            if fl >= self._kernel.VM_NFREELIST:
+                raise InvalidArgumentError(
+                    f"{op} {_span(first, npages)}: free list {fl} does not exist"
+                    f" (nfreelist {self._kernel.VM_NFREELIST})"
+                )
+            self._check_free(op, first, npages)
+            self._check_capacity(op, first, npages)
+            upm = self._kernel.uvm_page_physload(first, last, a_start, a_end, fl)
+            return _view(self._kernel.seg(upm))
+
+    def _check_capacity(self, op: str, pfn: int, npages: int) -> None:
+        kernel = self._kernel
+        used = getattr(kernel, "nseg", None)
+        if used is None:
+            used = kernel.uvm_physseg_get_entries()
+        if used >= kernel.VM_PHYSSEG_MAX:
+            raise CapacityError(
+                f"{op} {_span(pfn, npages)}: all {kernel.VM_PHYSSEG_MAX} boot segment slots"
+                " are used (raise physseg_max)"
+            )
+
+    def steal_page(self) -> int:
+        """Take one free page at boot (``uvm_page_physget``) and return its byte address.
+
+        Raises ``BootPhaseError`` after boot, ``OutOfMemoryError`` when no page is free and
+        ``LastSegmentError`` when the only page left would remove the last segment."""
+        op = "steal_page"
+        with self._lock:
+            self._need_booted(op, booted=False)
+            ok, pa = self._boot_transaction(op, self._kernel.uvm_page_physget)
+            if not ok or pa is None:
+                raise OutOfMemoryError(f"{op}: no free page left in any segment")
+            return pa
+
+    def boot(self, *, steal: bool = True) -> None:
+        """Switch to run time (``uvm_page_init``): size one page array for every segment and
+        initialise every page. ``steal=True`` takes the pages holding that array from the
+        segments, as the kernel does; ``steal=False`` allocates it outside them (the ATF
+        ``uvm_page_init_fake``), leaving the segments as loaded.
+
+        Raises ``BootPhaseError`` when already booted or nothing is loaded, and
+        ``OutOfMemoryError`` when the segments cannot hold their own page array."""
+        op = "boot"
+        with self._lock:
+            self._need_booted(op, booted=False)
+            if self._kernel.uvm_physseg_get_entries() == 0:
+                raise BootPhaseError(f"{op}: no memory loaded")
+            if steal:
+                self._boot_transaction(op, self._kernel.uvm_page_init)
+            else:
+                pagecount = sum(seg.end - seg.start for seg in self._kernel.segments())
+                self._kernel.uvm_page_init_fake(pagecount)
+
+    # ----------------------------------------------------------------- run time
+    def plug(self, pfn: int, npages: int) -> Segment:
+        """Hot-plug ``[pfn, pfn + npages)`` and return its segment (``uvm_physseg_plug``).
+
+        Raises ``BootPhaseError`` before boot, ``UnsupportedOperationError`` on the static
+        backend, ``InvalidArgumentError``, ``RangeOverlapError``, and ``OutOfMemoryError`` when
+        no page array can be found (the kernel sizes a new slab from ``uvmexp.npages`` and
+        cannot plug more pages than that at once) or an allocation fails. O(log n + E log E)
+        for E slabs."""
+        op = "plug"
+        with self._lock:
+            self._need_booted(op, booted=True)
+            first, count = self._range(op, pfn, npages)
+            if self.backend != "rbtree":
+                raise UnsupportedOperationError(
+                    f"{op} {_span(first, count)}: the static backend cannot hot-plug"
+                )
+            self._check_free(op, first, count)
+            try:
+                ok, upm = self._kernel.uvm_physseg_plug(first, count)
+            except KernelAssertionError as exc:
+                raise OutOfMemoryError(
+                    f"{op} {_span(first, count)}: allocation failed ({exc})"
+                ) from None
+            if not ok:
+                reason = "an allocation failed"
+                if count > self._kernel.uvmexp.npages:
+                    reason = (
+                        f"no slab has room and a new slab is sized from uvmexp.npages"
+                        f" ({self._kernel.uvmexp.npages} < {count})"
+                    )
+                raise OutOfMemoryError(f"{op} {_span(first, count)}: {reason}")
+            return _view(self._kernel.seg(upm))
+
+    def unplug(self, pfn: int, npages: int) -> None:
+        """Hot-unplug ``[pfn, pfn + npages)``, which must lie inside one segment: removes it
+        whole, trims it or splits it (``uvm_physseg_unplug``). The caller guarantees the pages
+        are unused, as in the kernel.
+
+        Raises ``BootPhaseError`` before boot, ``InvalidArgumentError``,
+        ``RangeNotManagedError`` (starts in a hole or crosses the segment's end),
+        ``LastSegmentError``, ``UnsupportedOperationError`` (middle split on the static
+        backend) and ``OutOfMemoryError`` (an allocation failed; nothing changed). O(log n)."""
+        op = "unplug"
+        with self._lock:
+            self._need_booted(op, booted=True)
+            first, count = self._range(op, pfn, npages)
+            seg = self._segment_holding(op, first, count)
+            if count == seg.end - seg.start and self._kernel.uvm_physseg_get_entries() == 1:
+                raise LastSegmentError(
+                    f"{op} {_span(first, count)}: would remove the last segment {_view(seg)}"
+                )
+            middle = first > seg.start and first + count < seg.end
+            if middle and self.backend != "rbtree":
+                raise UnsupportedOperationError(
+                    f"{op} {_span(first, count)}: the static backend cannot split segment"
+                    f" {_view(seg)} in the middle"
+                )
+            if not self._kernel.uvm_physseg_unplug(first, count, atomic=True):
+                raise OutOfMemoryError(
+                    f"{op} {_span(first, count)}: an allocation failed (record or extent"
+                    " descriptor); nothing was changed"
+                )
+
+    def _segment_holding(self, op: str, pfn: int, npages: int) -> SegmentRecord:
+        upm, off = self._kernel.uvm_physseg_find(pfn)
+        if off is None:
+            raise RangeNotManagedError(f"{op} {_span(pfn, npages)}: pfn {pfn:#x} is in a hole")
+        seg = self._kernel.seg(upm)
+        if pfn + npages > seg.end:
+            raise RangeNotManagedError(
+                f"{op} {_span(pfn, npages)}: crosses the end of segment {_view(seg)}"
+            )
+        return seg
+
+    def set_start_hint(self, segment: Segment, hint: int) -> Segment:
+        """Set a live segment's start hint (a search cache for page allocation); returns the
+        updated view. Raises ``StaleSegmentError`` when ``segment`` no longer describes a
+        live segment, ``InvalidArgumentError`` for a bad hint."""
+        op = "set_start_hint"
+        with self._lock:
+            value = self._int(op, "hint", hint)
+            record = self._live(op, segment)
+            record.start_hint = value
+            return _view(record)
+
+    def _live(self, op: str, segment: Segment) -> SegmentRecord:
+        if not isinstance(segment, Segment):
+            raise InvalidArgumentError(f"{op}: expected a Segment, not {segment!r}")
+        upm, off = self._kernel.uvm_physseg_find(segment.start)
+        record = None if off is None else self._kernel.seg(upm)
+        if record is None or record.start != segment.start or record.end != segment.end:
+            raise StaleSegmentError(f"{op}: segment {segment} is no longer live")
+        return record
+
+    # ----------------------------------------------------------------- lookups
+    def find(self, pfn: int) -> tuple[Segment, int] | None:
+        """The segment holding ``pfn`` and the page offset in it, or ``None``. O(log n)."""
+        first = self._int("find", "pfn", pfn)
+        with self._lock:
+            upm, off = self._kernel.uvm_physseg_find(first)
+            if off is None:
+                return None
+            return _view(self._kernel.seg(upm)), off
+
+    def page(self, pa: int) -> Page | None:
+        """The page record of byte address ``pa`` (``PHYS_TO_VM_PAGE``), ``None`` if the
+        address is not managed. Raises ``BootPhaseError`` before boot (no page arrays yet)."""
+        address = self._int("page", "pa", pa)
+        with self._lock:
+            self._need_booted("page", booted=True)
+            return self._kernel.PHYS_TO_VM_PAGE(address)
+
+    def pages(self, addresses: Any) -> PageBatch:
+        """Batch :meth:`page` over an array of byte addresses (see
+        :class:`physseg.lookup.PageBatch`). O(m log n)."""
+        with self._lock:
+            return self._kernel.phys_to_vm_pages(addresses)
+
+    def __iter__(self) -> Iterator[Segment]:
+        """The segments in the backend's order (address order for the rbtree), as views
+        taken now."""
+        with self._lock:
+            return iter([_view(record) for record in self._kernel.segments()])
+
+    def segments(self) -> list[Segment]:
+        """The segments as a list, in the backend's order."""
+        return list(self)
+
+    def __len__(self) -> int:
+        return self._kernel.uvm_physseg_get_entries()
+
+    def holes(self) -> list[tuple[int, int]]:
+        """Unmanaged ``[start, end)`` PFN ranges between the first and last segment."""
+        spans = sorted((seg.start, seg.end) for seg in self)
+        return [
+            (a_end, b_start)
+            for (_, a_end), (b_start, _) in itertools.pairwise(spans)
+            if b_start > a_end
+        ]
+
+    def stats(self) -> dict[str, int]:
+        """Summary counters: segments, managed pages (spans), free pages (``npages``),
+        ``physmem``, holes and distinct page-array slabs."""
+        with self._lock:
+            records = list(self._kernel.segments())
+            slabs = {r.pgs.slab.ident for r in records if r.pgs is not None}
+            return {
+                "segments": len(records),
+                "managed_pages": sum(r.end - r.start for r in records),
+                "free_pages": self.npages,
+                "physmem": self.physmem,
+                "holes": len(self.holes()),
+                "slabs": len(slabs),
+            }
+
+    def snapshot(self) -> Snapshot:
+        """The full observable state (segments, page-array placement, counters, extents)."""
+        with self._lock:
+            states = []
+            extents = {}
+            for record in self._kernel.segments():
+                pgs = record.pgs
+                states.append(
+                    SegmentState(
+                        _view(record),
+                        -1 if pgs is None else pgs.slab.ident,
+                        -1 if pgs is None else pgs.index,
+                    )
+                )
+                if record.ext is not None:
+                    ext = record.ext.extent
+                    extents[record.ext.slab.ident] = (
+                        record.ext.slab.ident,
+                        ext.destroyed,
+                        tuple(ext.regions()) if not ext.destroyed else (),
+                    )
+            return Snapshot(
+                self.backend,
+                self.booted,
+                tuple(states),
+                self.npages,
+                self.physmem,
+                tuple(sorted(extents.values())),
+            )
+
+    def check(self) -> None:
+        """Verify every invariant; raises ``AssertionError`` naming the broken one.
+        Segments disjoint; every page array's ``phys_addr`` matches its PFNs; no two live
+        segments share a page-array entry; every live page range allocated in its extent."""
+        with self._lock:
+            tree = getattr(self._kernel, "tree", None)
+            if tree is not None:
+                tree.check()
+            records = sorted(self._kernel.segments(), key=lambda r: r.start)
+            for a, b in itertools.pairwise(records):
+                assert a.end <= b.start, f"segments {_view(a)} and {_view(b)} overlap"
+            used: dict[int, list[tuple[int, int]]] = {}
+            for record in records:
+                if record.pgs is None:
+                    continue
+                n = record.end - record.start
+                first = record.pgs.index
+                slab = record.pgs.slab
+                expected = np.arange(record.start, record.end, dtype=np.uint64) << np.uint64(
+                    self.page_shift
+                )
+                assert np.array_equal(slab.phys_addr[first : first + n], expected), (
+                    f"segment {_view(record)}: page array phys_addr does not match its PFNs"
+                )
+                used.setdefault(slab.ident, []).append((first, first + n))
+                if self.booted and record.ext is not None and n > 0:
+                    regions = record.ext.extent.regions()
+                    assert any(s <= first and first + n <= s + size for s, size in regions), (
+                        f"segment {_view(record)}: entries [{first}, {first + n}) are not"
+                        " allocated in its extent"
+                    )
+            for ident, spans in used.items():
+                spans.sort()
+                for (_, a_end), (b_start, _) in itertools.pairwise(spans):
+                    assert a_end <= b_start, f"slab #{ident}: two segments share entries"
