@@ -44,6 +44,8 @@ PFN_4: Span = (768, 1024, 768, 1024)
 PAGE_COUNT_1M = 256
 ONE_MEGABYTE = 1024 * 1024
 QUIRK_29 = "cannot pass as written (quirk 29)"
+POST_PRELOAD = "Tried to add RAM after uvm_page_init"
+"""The static build's ``uvm_post_preload_check()`` panic."""
 
 
 def physload(k: Kernel, span: Span, free_list: int = 0) -> Handle:
@@ -656,7 +658,7 @@ def test_uvm_page_physunload_start(config: Config, kernel: Kernel) -> None:
     if config.static:
         # Digest §4.1: the static build's physunload starts with uvm_post_preload_check(),
         # which panics once any segment has a page array.
-        with pytest.raises(KernelPanic):
+        with pytest.raises(KernelPanic, match=POST_PRELOAD):
             k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
         return
 
@@ -689,7 +691,7 @@ def test_uvm_page_physunload_none(config: Config, kernel: Kernel) -> None:
     k.uvm_physseg_init_seg(upm, pgs)
 
     if config.static:
-        with pytest.raises(KernelPanic):  # digest §4.1, as in physunload_start
+        with pytest.raises(KernelPanic, match=POST_PRELOAD):  # as in physunload_start
             k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
         return
 
@@ -765,7 +767,7 @@ def test_uvm_page_physunload_invalid(config: Config, kernel: Kernel) -> None:
     k.uvm_physseg_init_seg(upm, pgs)
 
     if config.static:
-        with pytest.raises(KernelPanic):  # digest §4.1, as in physunload_start
+        with pytest.raises(KernelPanic, match=POST_PRELOAD):  # as in physunload_start
             k.uvm_page_physunload(upm, k.VM_FREELIST_FIRST4G)
         return
 
