@@ -63,6 +63,11 @@ def test_quirk_01_highest_frame_is_exclusive_in_the_static_build(
     config: Config, kernel: Kernel
 ) -> None:
     k = kernel
+    if config.static:
+        assert k.uvm_physseg_get_highest_frame() == 0  # the loop's initial value
+    else:
+        with pytest.raises(KernelPanic):  # C dereferences the empty tree's NULL maximum
+            k.uvm_physseg_get_highest_frame()
     physload(k, PFN_1)
     top = PFN_1
     if k.VM_PHYSSEG_MAX > 1:
