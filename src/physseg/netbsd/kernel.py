@@ -44,6 +44,8 @@ from physseg.pages import PG_FREE, Page, Slab
 from physseg.segment import PmapPhysseg, Segment, SlabExtent
 
 Handle = Any
+_INIT_CHUNK = 1 << 20
+"""Pages whose ``phys_addr`` init_seg writes per vectorised step (bounds temporary memory)."""
 """A segment handle: a ``Segment`` (rbtree build), an ``int`` (static build) or invalid."""
 
 
@@ -338,9 +340,12 @@ class Kernel(ABC):
         self._index_remove(seg)
         seg.pgs = Page(slab, first)
         self._index_add(seg)
-        if n > 0:
-            pfns = np.arange(seg.start, seg.end, dtype=np.uint64)
-            slab.phys_addr[first : first + n] = pfns << np.uint64(self.PAGE_SHIFT)
+        shift = np.uint64(self.PAGE_SHIFT)
+        for chunk in range(0, n, _INIT_CHUNK):
+            size = min(_INIT_CHUNK, n - chunk)
+            target = slab.phys_addr[first + chunk : first + chunk + size]
+            target[:] = np.arange(seg.start + chunk, seg.start + chunk + size, dtype=np.uint64)
+            target <<= shift
         lo = max(seg.avail_start, seg.start) - seg.start
         hi = min(seg.avail_end, seg.end) - seg.start
         if hi > lo:

@@ -1,0 +1,65 @@
+"""Page arrays: slabs, page pointers and the memory budget per simulated page."""
+
+from __future__ import annotations
+
+import pytest
+
+from physseg.netbsd import Kernel
+from physseg.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
+
+
+def test_slab_is_zeroed_and_sized() -> None:
+    slab = Slab(16, "test")
+    assert slab.npages == 16
+    assert slab.nbytes == 16 * BYTES_PER_PAGE
+    assert int(slab.phys_addr.sum()) == 0
+    assert "test" in repr(slab)
+
+
+def test_negative_slab_is_refused() -> None:
+    with pytest.raises(ValueError, match="-1 pages"):
+        Slab(-1)
+
+
+def test_page_fields_read_and_write_in_place() -> None:
+    slab = Slab(4)
+    page = slab.page(2)
+    page.phys_addr = 0x2000
+    page.free_list = 3
+    page.flags = PG_FREE
+    assert (slab.phys_addr[2], slab.free_list[2], slab.flags[2]) == (0x2000, 3, PG_FREE)
+    assert (page.phys_addr, page.free_list, page.flags) == (0x2000, 3, PG_FREE)
+
+
+def test_page_pointer_arithmetic_and_identity() -> None:
+    slab, other = Slab(8), Slab(8)
+    base = Page(slab, 1)
+    assert base + 3 == Page(slab, 4)
+    assert (base + 3) - 2 == Page(slab, 2)
+    assert (base + 5).offset_from(base) == 5
+    assert Page(slab, 1) != Page(other, 1)
+    assert Page(slab, 1) != 1
+    assert len({Page(slab, 1), Page(slab, 1), Page(other, 1)}) == 2
+    assert "slab#" in repr(base)
+    with pytest.raises(ValueError, match="different slabs"):
+        Page(other, 3).offset_from(base)
+
+
+def test_out_of_bounds_field_access_raises() -> None:
+    page = Page(Slab(2), 2)
+    with pytest.raises(IndexError, match="outside"):
+        _ = page.phys_addr
+    with pytest.raises(IndexError):
+        page.flags = 1
+
+
+def test_memory_budget_per_page_for_16_mi_pages() -> None:
+    """A 64 GiB machine (16 Mi pages) must fit in well under 1 GiB: <= 32 bytes a page."""
+    npages = 16 << 20
+    kernel = Kernel("rbtree", physseg_max=4)
+    kernel.uvm_page_physload(0, npages, 0, npages, 0)
+    pagearray = kernel.uvm_page_init_fake(npages)
+    per_page = pagearray.slab.nbytes / npages
+    assert per_page <= 32
+    assert kernel.uvmexp.npages == npages
+    assert kernel.PHYS_TO_VM_PAGE((npages - 1) << 12) == pagearray + (npages - 1)
