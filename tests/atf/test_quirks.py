@@ -34,6 +34,8 @@ PFN_3: Span = (512, 768, 512, 768)
 STATICS = [STATIC_BSEARCH, STATIC_RANDOM, STATIC_BIGFIRST]
 MULTI = [RBTREE_MAX32, *STATICS]
 """The configurations with room for more than one segment."""
+POOL_FULL = "VM_PHYSSEG_MAX"
+"""In the message of the boot pool's ``KASSERT(nseg > 0 && nseg <= VM_PHYSSEG_MAX)``."""
 
 
 def _ident(config: Config) -> str:
@@ -305,7 +307,7 @@ def test_quirk_17_last_segment_panic_comes_after_the_extent_free(kernel: Kernel)
     k = kernel
     upm = physload(k, PFN_1)
     k.uvm_page_init_fake(256)
-    with pytest.raises(KernelPanic):
+    with pytest.raises(KernelPanic, match="out of memory"):
         k.uvm_physseg_unplug(0, 256)
     assert k.uvm_physseg_get_entries() == 1
     ext = k.seg(upm).ext
@@ -356,7 +358,7 @@ def test_quirk_19_boot_middle_split_takes_a_pool_slot(rbtree_kernel: Kernel) -> 
     k = rbtree_kernel
     physload(k, PFN_1)
     if k.VM_PHYSSEG_MAX == 1:
-        with pytest.raises(KernelAssertionError):  # nseg <= VM_PHYSSEG_MAX
+        with pytest.raises(KernelAssertionError, match=POOL_FULL):
             k.uvm_physseg_unplug(64, 64)
         return
     nseg = k.nseg
@@ -409,10 +411,10 @@ def test_quirk_22_zero_page_unplug_is_not_rejected(config: Config, kernel: Kerne
     assert k.uvm_physseg_unplug(0, 0)  # a front trim by nothing
     assert fields(k, upm) == PFN_1
     if config.static:
-        with pytest.raises(KernelPanic):  # a zero-width middle unplug (quirk 23)
+        with pytest.raises(KernelPanic, match="middle"):  # zero-width middle (quirk 23)
             k.uvm_physseg_unplug(100, 0)
     elif k.VM_PHYSSEG_MAX == 1:
-        with pytest.raises(KernelAssertionError):  # the split still needs a pool slot
+        with pytest.raises(KernelAssertionError, match=POOL_FULL):  # the split needs a slot
             k.uvm_physseg_unplug(100, 0)
     else:
         assert k.uvm_physseg_unplug(100, 0)  # splits without removing a page
@@ -427,7 +429,7 @@ def test_quirk_23_static_unplug_panics_in_the_middle_and_shifts(config: Config) 
     k = config.kernel()
     assert physload(k, PFN_1) == 0
     assert physload(k, PFN_2) == 1  # equal sizes: index 1 in every strategy
-    with pytest.raises(KernelPanic):
+    with pytest.raises(KernelPanic, match="middle"):
         k.uvm_physseg_unplug(64, 16)
     assert k.uvm_physseg_unplug(0, 256)
     assert fields(k, 0) == PFN_2  # moved down: handle 0 now names it
@@ -441,7 +443,7 @@ def test_quirk_24_force_unload_below_avail_start(config: Config, kernel: Kernel)
     k = kernel
     upm = physload(k, (0, 256, 10, 256))
     if not config.static and k.VM_PHYSSEG_MAX == 1:
-        with pytest.raises(KernelAssertionError):  # the split needs a second pool slot
+        with pytest.raises(KernelAssertionError, match=POOL_FULL):  # the split needs a slot
             k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
         return
     ok, p = k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
@@ -522,7 +524,7 @@ def test_quirk_27_bigfirst_physget_walks_backwards(
 def test_quirk_28_shipped_build_holds_one_segment() -> None:
     k = RBTREE_MAX1.kernel()
     physload(k, PFN_1)
-    with pytest.raises(KernelAssertionError):
+    with pytest.raises(KernelAssertionError, match=POOL_FULL):
         physload(k, PFN_2)
 
 
