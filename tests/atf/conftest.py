@@ -13,6 +13,7 @@ state ``setup()`` leaves. The kernel is built in one of these configurations:
 Fixtures: ``config``/``kernel`` run a test on all five; ``rbtree_config``/``rbtree_kernel`` on
 the two rbtree ones (cases that use the rbtree build's internals); ``expect_fail`` is
 ``atf_tc_expect_fail()``: from the point it is called, the test must fail (strict xfail).
+The module also holds the ATF file's constants and the small helpers the test files share.
 """
 
 from __future__ import annotations
@@ -22,7 +23,60 @@ from dataclasses import dataclass
 
 import pytest
 
-from physseg.netbsd import Kernel
+from physseg import KernelAssertionError, KernelPanic
+from physseg.netbsd import Kernel, RBTreeKernel, StaticKernel
+from physseg.segment import Segment, SlabExtent
+
+ABORT = (KernelPanic, KernelAssertionError)
+"""What ``atf_tc_expect_signal(SIGABRT, ...)`` waits for: a panic or a failed KASSERT."""
+
+Handle = Segment | int | None
+"""A ``uvm_physseg_t``: the record (rbtree build, ``None`` = NULL) or an index (static build)."""
+Span = tuple[int, int, int, int]
+"""``(start, end, avail_start, avail_end)`` in PFNs."""
+
+# The ATF file's segments: 1 MiB each and adjacent (its "+1 byte" vanishes in atop()).
+PFN_1: Span = (0, 256, 0, 256)
+PFN_2: Span = (256, 512, 256, 512)
+PFN_3: Span = (512, 768, 512, 768)
+PFN_4: Span = (768, 1024, 768, 1024)
+
+
+def physload(k: Kernel, span: Span, free_list: int = 0) -> Handle:
+    """``uvm_page_physload`` of ``span`` on ``free_list``; returns the handle."""
+    handle: Handle = k.uvm_page_physload(*span, free_list)
+    return handle
+
+
+def fields(k: Kernel, upm: Handle) -> Span:
+    """The four PFN getters of ``upm``, in ``Span`` order."""
+    return (
+        k.uvm_physseg_get_start(upm),
+        k.uvm_physseg_get_end(upm),
+        k.uvm_physseg_get_avail_start(upm),
+        k.uvm_physseg_get_avail_end(upm),
+    )
+
+
+def taken(k: Kernel, result: tuple[bool, int | None]) -> int:
+    """The PFN an ``(ok, paddr)`` unload result reports; asserts that the unload succeeded."""
+    ok, pa = result
+    assert ok
+    assert pa is not None
+    return k.atop(pa)
+
+
+def boot_slot(k: RBTreeKernel) -> Segment:
+    """``uvm_physseg_alloc(sizeof(struct uvm_physseg))``: one record (a pool slot at boot)."""
+    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    assert seg is not None
+    return seg
+
+
+def ext_of(seg: Segment) -> SlabExtent:
+    """The slab extent of ``seg``, which must have one."""
+    assert seg.ext is not None
+    return seg.ext
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +95,8 @@ class Config:
 
     def kernel(self) -> Kernel:
         """A fresh kernel in the state the ATF ``setup()`` leaves (4 free lists, 4 KiB pages)."""
-        return Kernel(
+        build: type[Kernel] = RBTreeKernel if self.backend == "rbtree" else StaticKernel
+        return build(
             backend=self.backend,
             physseg_max=self.physseg_max,
             strategy=self.strategy,
@@ -85,9 +140,11 @@ def rbtree_config(request: pytest.FixtureRequest) -> Config:
 
 
 @pytest.fixture
-def rbtree_kernel(rbtree_config: Config) -> Kernel:
+def rbtree_kernel(rbtree_config: Config) -> RBTreeKernel:
     """A fresh rbtree kernel built as ``rbtree_config`` says."""
-    return rbtree_config.kernel()
+    k = rbtree_config.kernel()
+    assert isinstance(k, RBTreeKernel)
+    return k
 
 
 ExpectFail = Callable[..., None]

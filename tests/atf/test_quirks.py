@@ -11,25 +11,33 @@ from __future__ import annotations
 import pytest
 
 from physseg import KernelAssertionError, KernelPanic
-from physseg.netbsd import EAGAIN, ENOMEM, EX_BOUNDZERO, EX_MALLOCOK, EX_NOWAIT, Kernel
-from physseg.segment import Segment
+from physseg.netbsd import (
+    EAGAIN,
+    ENOMEM,
+    EX_BOUNDZERO,
+    EX_MALLOCOK,
+    EX_NOWAIT,
+    Kernel,
+    RBTreeKernel,
+)
 
 from .conftest import (
+    PFN_1,
+    PFN_2,
+    PFN_3,
     RBTREE_MAX1,
     RBTREE_MAX32,
     STATIC_BIGFIRST,
     STATIC_BSEARCH,
     STATIC_RANDOM,
     Config,
+    Span,
+    boot_slot,
+    ext_of,
+    fields,
+    physload,
+    taken,
 )
-
-ABORT = (KernelPanic, KernelAssertionError)
-Handle = Segment | int | None
-Span = tuple[int, int, int, int]
-
-PFN_1: Span = (0, 256, 0, 256)
-PFN_2: Span = (256, 512, 256, 512)
-PFN_3: Span = (512, 768, 512, 768)
 
 STATICS = [STATIC_BSEARCH, STATIC_RANDOM, STATIC_BIGFIRST]
 MULTI = [RBTREE_MAX32, *STATICS]
@@ -40,22 +48,6 @@ POOL_FULL = "VM_PHYSSEG_MAX"
 
 def _ident(config: Config) -> str:
     return config.ident
-
-
-def physload(k: Kernel, span: Span, free_list: int = 0) -> Handle:
-    """``uvm_page_physload`` of a ``(start, end, avail_start, avail_end)`` span."""
-    handle: Handle = k.uvm_page_physload(*span, free_list)
-    return handle
-
-
-def fields(k: Kernel, upm: Handle) -> Span:
-    """The four PFN getters of ``upm``."""
-    return (
-        k.uvm_physseg_get_start(upm),
-        k.uvm_physseg_get_end(upm),
-        k.uvm_physseg_get_avail_start(upm),
-        k.uvm_physseg_get_avail_end(upm),
-    )
 
 
 # ---- Conventions -----------------------------------------------------------------------------
@@ -79,16 +71,16 @@ def test_quirk_01_highest_frame_is_exclusive_in_the_static_build(
     assert k.uvm_physseg_get_highest_frame() == expected
 
 
-def test_quirk_02_slab_extent_has_exactly_n_entries(rbtree_kernel: Kernel) -> None:
+def test_quirk_02_slab_extent_has_exactly_n_entries(rbtree_kernel: RBTreeKernel) -> None:
     # Not replicated: C's extent ends one byte past the slab; physseg's has exactly n slots.
     k = rbtree_kernel
     slab = k.malloc_pages(8)
-    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    seg = boot_slot(k)
     k.uvm.page_init_done = True  # a dynamic-descriptor extent
     k.uvm_physseg_seg_chomp_slab(seg, slab, 8)
-    err, pgs = k.extent_alloc(seg.ext, 8, 1, 0, EX_BOUNDZERO)
+    err, pgs = k.extent_alloc(ext_of(seg), 8, 1, 0, EX_BOUNDZERO)
     assert (err, pgs) == (0, slab)
-    assert k.extent_alloc(seg.ext, 1, 1, 0, EX_BOUNDZERO) == (EAGAIN, None)
+    assert k.extent_alloc(ext_of(seg), 1, 1, 0, EX_BOUNDZERO) == (EAGAIN, None)
 
 
 def test_quirk_03_invalid_handle_constants(config: Config, kernel: Kernel) -> None:
@@ -146,9 +138,7 @@ def test_quirk_05_boot_back_trim_drives_npages_negative(kernel: Kernel) -> None:
 def test_quirk_05_rear_physunload_leaves_npages_short(config: Config, kernel: Kernel) -> None:
     k = kernel
     upm = physload(k, (256, 512, 257, 512))
-    ok, p = k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == 511
+    assert taken(k, k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)) == 511
     # The static build trims in place without unplug(), so it does not miscount.
     assert k.uvmexp.npages == (0 if config.static else -1)
     k.uvm_page_init_fake(256)
@@ -217,7 +207,7 @@ def test_quirk_09_plug_checks_only_the_first_pfn_for_overlap(config: Config) -> 
             k.uvm_physseg_plug(0, 300)
 
 
-def test_quirk_10_hotplug_larger_than_managed_memory_fails(rbtree_kernel: Kernel) -> None:
+def test_quirk_10_hotplug_larger_than_managed_memory_fails(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     ok, _ = k.uvm_physseg_plug(0, 16)
     assert ok
@@ -240,7 +230,7 @@ def test_quirk_10_hotplug_larger_than_managed_memory_fails(rbtree_kernel: Kernel
     assert second_pg.offset_from(first_pg) == 8
 
 
-def test_quirk_12_hotplugged_segment_gets_zero_fields(rbtree_kernel: Kernel) -> None:
+def test_quirk_12_hotplugged_segment_gets_zero_fields(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     boot = physload(k, PFN_1, k.VM_FREELIST_FIRST16)
     assert k.uvm_physseg_set_start_hint(boot, 7)
@@ -255,7 +245,7 @@ def test_quirk_12_hotplugged_segment_gets_zero_fields(rbtree_kernel: Kernel) -> 
     assert k.uvm_physseg_get_free_list(boot) == k.VM_FREELIST_FIRST16
 
 
-def test_quirk_13_boot_extent_has_physseg_max_descriptors(rbtree_kernel: Kernel) -> None:
+def test_quirk_13_boot_extent_has_physseg_max_descriptors(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     ok, boot = k.uvm_physseg_plug(0, 256)
     assert ok
@@ -273,8 +263,8 @@ def test_quirk_13_boot_extent_has_physseg_max_descriptors(rbtree_kernel: Kernel)
     entries = k.uvm_physseg_get_entries()
     assert k.uvm_physseg_unplug(64, 16)  # unplug frees with EX_MALLOCOK: always splits
     assert k.uvm_physseg_get_entries() == entries + 1
-    ext = k.seg(boot).ext
-    err = k.extent_free(ext, slab, 1, EX_NOWAIT)  # without it, a free needs a spare descriptor
+    # Without EX_MALLOCOK a free needs a spare descriptor.
+    err = k.extent_free(ext_of(k.seg(boot)), slab, 1, EX_NOWAIT)
     assert err == (ENOMEM if k.VM_PHYSSEG_MAX == 1 else 0)
 
 
@@ -310,12 +300,11 @@ def test_quirk_17_last_segment_panic_comes_after_the_extent_free(kernel: Kernel)
     with pytest.raises(KernelPanic, match="out of memory"):
         k.uvm_physseg_unplug(0, 256)
     assert k.uvm_physseg_get_entries() == 1
-    ext = k.seg(upm).ext
-    err, _ = k.extent_alloc(ext, 256, 1, 0, EX_BOUNDZERO)
+    err, _ = k.extent_alloc(ext_of(k.seg(upm)), 256, 1, 0, EX_BOUNDZERO)
     assert err == 0  # the segment's page entries had already gone back to the slab
 
 
-def test_quirk_18_shared_extent_outlives_a_removed_segment(rbtree_kernel: Kernel) -> None:
+def test_quirk_18_shared_extent_outlives_a_removed_segment(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     ok, _ = k.uvm_physseg_plug(0, 256)
     assert ok
@@ -339,7 +328,7 @@ def test_quirk_18_shared_extent_outlives_a_removed_segment(rbtree_kernel: Kernel
     assert third_pg.slab is first_pg.slab
 
 
-def test_quirk_19_runtime_middle_split_shares_pages_and_extent(rbtree_kernel: Kernel) -> None:
+def test_quirk_19_runtime_middle_split_shares_pages_and_extent(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     head = physload(k, PFN_1, k.VM_FREELIST_FIRST16)
     k.uvm_page_init_fake(256)
@@ -354,7 +343,7 @@ def test_quirk_19_runtime_middle_split_shares_pages_and_extent(rbtree_kernel: Ke
     assert k.seg(tail).ext is k.seg(head).ext
 
 
-def test_quirk_19_boot_middle_split_takes_a_pool_slot(rbtree_kernel: Kernel) -> None:
+def test_quirk_19_boot_middle_split_takes_a_pool_slot(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     physload(k, PFN_1)
     if k.VM_PHYSSEG_MAX == 1:
@@ -446,9 +435,7 @@ def test_quirk_24_force_unload_below_avail_start(config: Config, kernel: Kernel)
         with pytest.raises(KernelAssertionError, match=POOL_FULL):  # the split needs a slot
             k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
         return
-    ok, p = k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == 10
+    assert taken(k, k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)) == 10
     if config.static:
         assert fields(k, upm) == (11, 256, 11, 256)  # truncated: PFNs 0-9 dropped
         assert k.uvm_physseg_get_entries() == 1
@@ -473,9 +460,9 @@ def test_quirk_25_physget_takes_another_lists_page_in_pass_two(config: Config) -
     # small end) meets the FIRST16 segment first in every configuration here.
     physload(k, (0, 128, 10, 118), k.VM_FREELIST_FIRST16)
     physload(k, PFN_2, k.VM_FREELIST_FIRST4G)
-    ok, p = k.uvm_page_physget()
-    assert ok
-    assert k.atop(p) == 10  # free list 0's force pass, not free list 1's PFN 256
+    assert (
+        taken(k, k.uvm_page_physget()) == 10
+    )  # free list 0's force pass, not free list 1's PFN 256
 
 
 def test_quirk_26_edge_unload_keeps_a_segment_until_its_span_is_gone(kernel: Kernel) -> None:
@@ -513,9 +500,7 @@ def test_quirk_27_bigfirst_physget_walks_backwards(
     k = Config(f"{backend}-{strategy}", backend, 32, strategy).kernel()
     for span in layout:
         physload(k, span)
-    ok, p = k.uvm_page_physget()
-    assert ok
-    assert k.atop(p) == expected_pfn
+    assert taken(k, k.uvm_page_physget()) == expected_pfn
 
 
 # ---- The tests themselves --------------------------------------------------------------------
@@ -534,9 +519,9 @@ def test_quirk_29_delete_end_second_unload_finds_nothing(kernel: Kernel) -> None
         physload(k, PFN_2)
     upm = physload(k, (0, 2, 1, 2))
     entries = k.uvm_physseg_get_entries()
-    ok, p = k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == 1  # back trim: [0, 1) with avail [1, 1)
+    assert (
+        taken(k, k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)) == 1
+    )  # back trim: [0, 1) with avail [1, 1)
     assert fields(k, upm) == (0, 1, 1, 1)
     assert k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT) == (False, None)  # no abort
     assert k.uvm_physseg_get_entries() == entries
@@ -551,12 +536,12 @@ def test_quirk_30_start_hint_setter_works_but_atf_sets_zero(kernel: Kernel) -> N
     assert k.uvm_physseg_get_start_hint(upm) == 5
 
 
-def test_quirk_33_freeing_an_unallocated_extent_range_panics(rbtree_kernel: Kernel) -> None:
+def test_quirk_33_freeing_an_unallocated_extent_range_panics(rbtree_kernel: RBTreeKernel) -> None:
     # Not reproduced: the ATF harness's extent panic() only prints; physseg panics as the
     # kernel's extent(9) does.
     k = rbtree_kernel
     slab = k.malloc_pages(8)
-    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    seg = boot_slot(k)
     k.uvm_physseg_seg_chomp_slab(seg, slab, 8)
     with pytest.raises(KernelPanic):
-        k.extent_free(seg.ext, slab, 1, EX_MALLOCOK)
+        k.extent_free(ext_of(seg), slab, 1, EX_MALLOCOK)

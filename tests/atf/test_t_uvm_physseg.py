@@ -19,28 +19,27 @@ Translation rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from physseg import KernelAssertionError, KernelPanic
-from physseg.netbsd import ENOMEM, EX_BOUNDZERO, Kernel
-from physseg.segment import Segment
+from physseg import KernelPanic
+from physseg.netbsd import ENOMEM, EX_BOUNDZERO, Kernel, RBTreeKernel
+from physseg.segment import SlabExtent
 
-from .conftest import Config
+from .conftest import (
+    ABORT,
+    PFN_1,
+    PFN_2,
+    PFN_3,
+    PFN_4,
+    Config,
+    ExpectFail,
+    boot_slot,
+    ext_of,
+    fields,
+    physload,
+    taken,
+)
 
-ABORT = (KernelPanic, KernelAssertionError)
-"""What ``atf_tc_expect_signal(SIGABRT, ...)`` waits for: a panic or a failed KASSERT."""
-
-Handle = Segment | int | None
-Span = tuple[int, int, int, int]
-ExpectFail = Callable[..., None]
-
-# (start, end, avail_start, avail_end) in PFNs: 1 MiB each, adjacent ("+1 byte" vanishes in atop).
-PFN_1: Span = (0, 256, 0, 256)
-PFN_2: Span = (256, 512, 256, 512)
-PFN_3: Span = (512, 768, 512, 768)
-PFN_4: Span = (768, 1024, 768, 1024)
 PAGE_COUNT_1M = 256
 ONE_MEGABYTE = 1024 * 1024
 QUIRK_29 = "cannot pass as written (quirk 29)"
@@ -48,20 +47,13 @@ POST_PRELOAD = "Tried to add RAM after uvm_page_init"
 """The static build's ``uvm_post_preload_check()`` panic."""
 
 
-def physload(k: Kernel, span: Span, free_list: int = 0) -> Handle:
-    """``uvm_page_physload`` of a ``(start, end, avail_start, avail_end)`` span."""
-    handle: Handle = k.uvm_page_physload(*span, free_list)
-    return handle
-
-
-def fields(k: Kernel, upm: Handle) -> Span:
-    """The four PFN getters of ``upm``, in ``Span`` order."""
-    return (
-        k.uvm_physseg_get_start(upm),
-        k.uvm_physseg_get_end(upm),
-        k.uvm_physseg_get_avail_start(upm),
-        k.uvm_physseg_get_avail_end(upm),
-    )
+def alloc_then_free_one(k: Kernel, ext: SlabExtent) -> int:
+    """``extent_alloc`` of one vm_page (which must succeed), then ``extent_free`` of it with
+    the flags ATF uses; returns the free's errno."""
+    err, pgs = k.extent_alloc(ext, 1, 1, 0, EX_BOUNDZERO)
+    assert err == 0
+    assert pgs is not None
+    return k.extent_free(ext, pgs, 1, EX_BOUNDZERO)
 
 
 def boot_one_segment_then_force_runtime(k: Kernel) -> None:
@@ -75,21 +67,21 @@ def boot_one_segment_then_force_runtime(k: Kernel) -> None:
 # ---- Internal (UVM_HOTPLUG only) -------------------------------------------------------------
 
 
-def test_uvm_physseg_alloc_atboot_mismatch(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_alloc_atboot_mismatch(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     k.uvm.page_init_done = False
     with pytest.raises(ABORT):
         k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG - 1)
 
 
-def test_uvm_physseg_alloc_atboot_overrun(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_alloc_atboot_overrun(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     k.uvm.page_init_done = False
     with pytest.raises(ABORT):
         k.uvm_physseg_alloc((k.VM_PHYSSEG_MAX + 1) * k.SIZEOF_UVM_PHYSSEG)
 
 
-def test_uvm_physseg_alloc_sanity(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_alloc_sanity(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     size = k.SIZEOF_UVM_PHYSSEG
     k.uvm.page_init_done = False
@@ -100,22 +92,23 @@ def test_uvm_physseg_alloc_sanity(rbtree_kernel: Kernel) -> None:
     assert k.uvm_physseg_alloc(2 * k.VM_PHYSSEG_MAX * size) is not None
 
 
-def test_uvm_physseg_free_atboot_mismatch(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_free_atboot_mismatch(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     k.uvm.page_init_done = False
     # The C test frees &uvm_physseg[0] without allocating it; the first alloc returns that slot.
-    slot0 = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    slot0 = boot_slot(k)
     with pytest.raises(ABORT):
         k.uvm_physseg_free(slot0, k.SIZEOF_UVM_PHYSSEG - 1)
 
 
-def test_uvm_physseg_free_sanity(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_free_sanity(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     size = k.SIZEOF_UVM_PHYSSEG
     maxsegs = k.VM_PHYSSEG_MAX
     k.uvm.page_init_done = False
     if maxsegs > 1:
         seg = k.uvm_physseg_alloc((maxsegs - 1) * size)
+        assert seg is not None
         k.uvm_physseg_free(seg, (maxsegs - 1) * size)
         assert k.nseg == maxsegs - 1  # a boot-time free is a no-op: the slots leak
 
@@ -128,19 +121,20 @@ def test_uvm_physseg_free_sanity(rbtree_kernel: Kernel) -> None:
     k.uvm_physseg_free(seg, 2 * maxsegs * size)
 
 
-def test_uvm_physseg_atboot_free_leak(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_atboot_free_leak(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     if k.VM_PHYSSEG_MAX == 1:
         pytest.skip("registered only when VM_PHYSSEG_MAX > 1")
     size = k.SIZEOF_UVM_PHYSSEG
     k.uvm.page_init_done = False
     seg = k.uvm_physseg_alloc(k.VM_PHYSSEG_MAX * size)
+    assert seg is not None
     k.uvm_physseg_free(seg, size)
     with pytest.raises(ABORT):
         k.uvm_physseg_alloc(size)
 
 
-def test_uvm_physseg_plug(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_plug(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     maxsegs = k.VM_PHYSSEG_MAX
     npages1 = npages2 = npages3 = npages4 = 256
@@ -182,7 +176,7 @@ def test_uvm_physseg_plug(rbtree_kernel: Kernel) -> None:
     assert pgs.slab is not slab.slab
 
 
-def test_uvm_physseg_unplug(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_unplug(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     ok, _ = k.uvm_physseg_plug(0, 256)
     assert ok
@@ -273,38 +267,32 @@ def test_uvm_physseg_handle_immutable(
         assert k.uvm_physseg_get_end(upm) == PFN_1[1]
 
 
-def test_uvm_physseg_seg_chomp_slab(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_seg_chomp_slab(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     npages = k.UVM_PHYSSEG_BOOT_UNPLUG_MAX
     slab = k.malloc_pages(npages * 2)
-    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    seg = boot_slot(k)
     k.uvm_physseg_seg_chomp_slab(seg, slab, npages * 2)  # boot: the fixed "Boot time slab"
 
-    err, pgs = k.extent_alloc(seg.ext, 1, 1, 0, EX_BOUNDZERO)
-    assert err == 0
-    err = k.extent_free(seg.ext, pgs, 1, EX_BOUNDZERO)
+    err = alloc_then_free_one(k, ext_of(seg))
     if k.VM_PHYSSEG_MAX == 1:
         assert err == ENOMEM  # free needs a spare descriptor and there is only one
     else:
         assert err == 0
         for _ in range(npages):
-            err, pgs = k.extent_alloc(seg.ext, 1, 1, 0, EX_BOUNDZERO)
-            assert err == 0
-            assert k.extent_free(seg.ext, pgs, 1, EX_BOUNDZERO) == 0
+            assert alloc_then_free_one(k, ext_of(seg)) == 0
 
     k.uvm.page_init_done = True
     k.uvm_physseg_seg_chomp_slab(seg, slab, npages * 2)  # run time: a "Hotplug slab"
     for _ in range(npages):
-        err, pgs = k.extent_alloc(seg.ext, 1, 1, 0, EX_BOUNDZERO)
-        assert err == 0
-        assert k.extent_free(seg.ext, pgs, 1, EX_BOUNDZERO) == 0
+        assert alloc_then_free_one(k, ext_of(seg)) == 0
 
 
-def test_uvm_physseg_alloc_from_slab(rbtree_kernel: Kernel, expect_fail: ExpectFail) -> None:
+def test_uvm_physseg_alloc_from_slab(rbtree_kernel: RBTreeKernel, expect_fail: ExpectFail) -> None:
     k = rbtree_kernel
     npages = k.UVM_PHYSSEG_BOOT_UNPLUG_MAX
     slab = k.malloc_pages(npages * 2)
-    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    seg = boot_slot(k)
     k.uvm_physseg_seg_chomp_slab(seg, slab, npages * 2)
     assert k.uvm_physseg_seg_alloc_from_slab(seg, npages) is not None
 
@@ -316,13 +304,14 @@ def test_uvm_physseg_alloc_from_slab(rbtree_kernel: Kernel, expect_fail: ExpectF
     assert k.uvm_physseg_seg_alloc_from_slab(seg, npages) is not None
 
 
-def test_uvm_physseg_init_seg(rbtree_kernel: Kernel) -> None:
+def test_uvm_physseg_init_seg(rbtree_kernel: RBTreeKernel) -> None:
     k = rbtree_kernel
     npages = k.UVM_PHYSSEG_BOOT_UNPLUG_MAX
     slab = k.malloc_pages(npages * 2)
-    seg = k.uvm_physseg_alloc(k.SIZEOF_UVM_PHYSSEG)
+    seg = boot_slot(k)
     k.uvm_physseg_seg_chomp_slab(seg, slab, npages * 2)
     pgs = k.uvm_physseg_seg_alloc_from_slab(seg, npages)
+    assert pgs is not None
     assert k.uvmexp.npages == 0
 
     seg.start, seg.end = 0, npages
@@ -662,9 +651,7 @@ def test_uvm_page_physunload_start(config: Config, kernel: Kernel) -> None:
             k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
         return
 
-    ok, p = k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == PFN_2[0]
+    assert taken(k, k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)) == PFN_2[0]
     assert fields(k, upm) == (PFN_2[0] + 1, PFN_2[1], PFN_2[2] + 1, PFN_2[3])
 
 
@@ -675,9 +662,7 @@ def test_uvm_page_physunload_end(kernel: Kernel) -> None:
     assert k.uvmexp.npages == 0
     assert k.uvm_physseg_get_avail_start(upm) != k.uvm_physseg_get_start(upm)
 
-    ok, p = k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == 511
+    assert taken(k, k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)) == 511
     assert fields(k, upm) == (256, 511, 257, 511)
 
 
@@ -718,9 +703,7 @@ def test_uvm_page_physunload_delete_start(config: Config, kernel: Kernel) -> Non
         upm, _ = k.uvm_physseg_find(255)
         assert upm == 1
 
-    ok, p = k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == 255
+    assert taken(k, k.uvm_page_physunload(upm, k.VM_FREELIST_DEFAULT)) == 255
     assert k.uvm_physseg_get_entries() == 1
     assert fields(k, k.uvm_physseg_get_first()) == PFN_2
 
@@ -786,9 +769,7 @@ def test_uvm_page_physunload_force(kernel: Kernel) -> None:
     assert k.uvm_physseg_get_avail_start(upm) == PFN_1[2]
     last = PFN_1[3] - 1
     for pfn in range(PFN_1[2], last):
-        ok, p = k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
-        assert ok
-        assert k.atop(p) == pfn
+        assert taken(k, k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)) == pfn
         assert k.uvm_physseg_get_avail_start(upm) == pfn + 1
 
     if k.VM_PHYSSEG_MAX == 1:
@@ -796,9 +777,7 @@ def test_uvm_page_physunload_force(kernel: Kernel) -> None:
             k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
         return
 
-    ok, p = k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)
-    assert ok
-    assert k.atop(p) == last
+    assert taken(k, k.uvm_page_physunload_force(upm, k.VM_FREELIST_DEFAULT)) == last
     assert k.uvm_physseg_find(last)[0] == k.UVM_PHYSSEG_TYPE_INVALID
     assert k.uvm_physseg_get_entries() == 1
 
