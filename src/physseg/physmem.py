@@ -36,7 +36,7 @@ from physseg.errors import (
     UnsupportedOperationError,
 )
 from physseg.lookup import PageBatch
-from physseg.netbsd import Kernel
+from physseg.netbsd import Kernel, make_kernel
 from physseg.pages import Page
 from physseg.segment import Segment as SegmentRecord
 
@@ -127,7 +127,7 @@ class PhysMem:
         page_shift: int = 12,
         allocator: Allocator | None = None,
     ) -> None:
-        self._kernel = Kernel(  # type: ignore[abstract]
+        self._kernel = make_kernel(
             backend,
             physseg_max=physseg_max,
             strategy=strategy,

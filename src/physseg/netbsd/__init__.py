@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from physseg.alloc import Allocator
 from physseg.netbsd.constants import (
     EAGAIN,
     ENOMEM,
@@ -27,6 +28,23 @@ from physseg.netbsd.kernel import Kernel
 from physseg.netbsd.rbtree_build import RBTreeKernel
 from physseg.netbsd.static_build import StaticKernel
 
+
+def make_kernel(
+    backend: str = "rbtree",
+    physseg_max: int = 1,
+    strategy: str = "bsearch",
+    nfreelist: int = 4,
+    page_shift: int = 12,
+    allocator: Allocator | None = None,
+) -> Kernel:
+    """``Kernel(...)`` with a precise static type: the build's subclass as a ``Kernel``.
+    Raises ``ValueError`` as ``Kernel`` does."""
+    builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
+    if backend not in builds:
+        raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
+    return builds[backend](backend, physseg_max, strategy, nfreelist, page_shift, allocator)
+
+
 __all__ = [
     "EAGAIN",
     "ENOMEM",
@@ -50,4 +68,5 @@ __all__ = [
     "Kernel",
     "RBTreeKernel",
     "StaticKernel",
+    "make_kernel",
 ]

@@ -192,7 +192,8 @@ class StaticKernel(Kernel):
     # ----------------------------------------------------------------- physunload
     def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
         """Take the first (else last) page when that edge page is free; the slot is removed
-        when its avail range reaches the far edge (quirk 26). Panics after boot."""
+        once nothing is left of its span (the unloaded page is always a span edge, so this
+        matches the rbtree build; see quirk 26). Panics once any segment has pages."""
         self._post_preload_check()
         seg = self.seg(upm)
         if seg.free_list != freelist:
