@@ -351,7 +351,7 @@ def test_indexed_best_fit_matches_netbsds_linear_scan(
                 ext.alloc_region(start, size)
     never_crossed = 1 << 20  # a boundary beyond the extent forces the linear scan
     for size in sizes:
-        outcomes = []
+        outcomes: list[int | None] = []
         for ext, boundary in ((indexed, 0), (scanned, never_crossed)):
             try:
                 outcomes.append(ext.alloc(size, boundary=boundary))
