@@ -8,6 +8,7 @@ a naive bitmap model that makes the same decisions by brute force.
 from __future__ import annotations
 
 import contextlib
+import doctest
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+import physseg.extent
 from physseg import alloc
 from physseg.alloc import Allocator, FailingAllocator
 from physseg.errors import (
@@ -49,6 +51,10 @@ def fragmented(
         ext.alloc_region(start, size, malloc_ok=True)
     ext.check()
     return ext
+
+
+def test_docstring_examples_hold() -> None:
+    assert doctest.testmod(physseg.extent).failed == 0
 
 
 # -- construction ---------------------------------------------------------------------------

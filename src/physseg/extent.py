@@ -87,9 +87,9 @@ class Extent:
     ``fixed_descriptors=N`` models ``extent_create`` with caller storage for exactly ``N``
     region descriptors (``EX_FIXED``); once they are all in use a descriptor is allocated through
     the allocator only when the call passes ``malloc_ok=True`` (``EX_MALLOCOK``).
-    ``fixed_descriptors=None`` is an ordinary extent: its header and every descriptor are
-    allocated through the allocator (default ``Allocator()``), so it fails only when the
-    allocator does.
+    ``fixed_descriptors=None`` is an ordinary extent: its header (kind ``alloc.EXTENT``) and
+    every descriptor (kind ``alloc.DESCRIPTOR``) are allocated through the allocator (default
+    ``Allocator()``), so it fails only when the allocator does.
 
     Raises ``ValueError`` if ``start < 0`` (extent bounds are ``u_long``), ``end < start`` or
     ``fixed_descriptors < 0``; ``ExtentNoDescriptorError`` if the allocator refuses the header of
@@ -207,7 +207,9 @@ class Extent:
         that line. The waste is what NetBSD counts: the units between the candidate's end and
         the end of its gap (padding before an aligned start is not counted). The new region is
         coalesced with the regions it touches and the unused descriptor returned. A request
-        larger than the whole extent is not an argument error: it finds no space.
+        larger than the whole extent is not an argument error: it finds no space (NetBSD's
+        ``_EXTENT_TESTING`` build, which the ATF tests link, prints the "bad size" panic and
+        scans on).
 
         Raises ``ValueError`` for ``size < 1``, ``alignment < 1``, ``boundary < 0`` or
         ``0 < boundary < size``; ``ExtentNoDescriptorError``; ``ExtentNoSpaceError`` (the
