@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from physseg.alloc import EXTENT, Allocator
+from physseg.alloc import Allocator
 from physseg.errors import (
     ExtentDestroyedError,
     ExtentNoDescriptorError,
@@ -25,7 +25,15 @@ from physseg.errors import (
     KernelPanic,
 )
 from physseg.extent import Extent
-from physseg.lookup import LookupTable, PageBatch, table_for
+from physseg.lookup import (
+    UNBACKED,
+    FrameEntry,
+    LayoutVersion,
+    LookupTable,
+    PageBatch,
+    fill_frames,
+    table_for,
+)
 from physseg.netbsd.constants import (
     EAGAIN,
     ENOMEM,
@@ -369,8 +377,12 @@ class Kernel(ABC):
             )
             ext = SlabExtent(extent, pgs.slab, boot=True)
         else:
-            kassert(self.allocator.allocate(EXTENT), "seg->ext != NULL")
-            extent = Extent("Hotplug slab", pgs.index, pgs.index + n - 1, allocator=self.allocator)
+            try:
+                extent = Extent(
+                    "Hotplug slab", pgs.index, pgs.index + n - 1, allocator=self.allocator
+                )
+            except ExtentNoDescriptorError:
+                raise KernelAssertionError("seg->ext != NULL") from None
             ext = SlabExtent(extent, pgs.slab, boot=False)
         self._set_ext(seg, ext)
 
@@ -561,23 +573,46 @@ class Kernel(ABC):
         return True
 
     # ----------------------------------------------------------------- PHYS_TO_VM_PAGE
+    version = LayoutVersion()
+    """Bumped on every change of the segment layout; caches compare against it. Assigning it
+    also empties the per-call frame memo below (see :class:`physseg.lookup.LayoutVersion`)."""
+    _frame_pages: dict[int, FrameEntry]
+    """Frame number → its ``Page``, ``UNBACKED`` or ``None``; filled by ``fill_frames``."""
+
     def PHYS_TO_VM_PAGE(self, pa: int) -> Page | None:
-        """The ``vm_page`` of byte address ``pa``, or ``None`` when it is not managed."""
-        upm, off = self.uvm_physseg_find(pa >> self.PAGE_SHIFT)
-        if off is None:
+        """The ``vm_page`` of byte address ``pa``, or ``None`` when it is not managed; at boot
+        also ``None`` inside a segment (no page arrays yet, C returns ``NULL + off``). After
+        boot, an address in a segment without a page array fails the kernel's
+        ``KASSERT(uvm_physseg_valid_p(upm))``. The same answer as ``uvm_physseg_find`` +
+        ``uvm_physseg_get_pg``, from the frame memo of :mod:`physseg.lookup`: O(1), one dict
+        probe; a miss fills its window of frames (O(log n + 1024)). Repeated calls return the
+        same ``Page`` object, which stands for a pointer: do not mutate it."""
+        try:
+            page = self._frame_pages[pa >> self.PAGE_SHIFT]
+        except KeyError:
+            page = fill_frames(self, pa >> self.PAGE_SHIFT)
+        if page is UNBACKED:
+            if self.uvm.page_init_done:
+                kassert(False, "uvm_physseg_valid_p(upm)")
             return None
-        return self.uvm_physseg_get_pg(upm, off)
+        return page
 
     def VM_PAGE_TO_PHYS(self, page: Page) -> int:
         """The byte address of ``page`` (``pg->phys_addr``)."""
         return page.phys_addr
 
     def uvm_pageismanaged(self, pa: int) -> bool:
-        """Whether byte address ``pa`` lies in a segment."""
-        return not self._is_invalid(self.uvm_physseg_find(pa >> self.PAGE_SHIFT)[0])
+        """Whether byte address ``pa`` lies in a segment (``uvm_physseg_find`` succeeds).
+        O(1) from the frame memo, as :meth:`PHYS_TO_VM_PAGE`."""
+        try:
+            page = self._frame_pages[pa >> self.PAGE_SHIFT]
+        except KeyError:
+            page = fill_frames(self, pa >> self.PAGE_SHIFT)
+        return page is not None
 
     def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
-        """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses; see
-        :class:`physseg.lookup.PageBatch`. O(m log n) after an O(n log n) rebuild when the
-        segments changed since the last batch."""
+        """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses (any integer array-like);
+        see :class:`physseg.lookup.PageBatch`. O(m) through the two-level frame table of
+        :class:`physseg.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
+        after the segments changed. Raises ``TypeError`` for non-integer addresses."""
         return table_for(self, self._lookup_cache).lookup(addresses)
