@@ -124,3 +124,12 @@ def test_parse_error_message_names_source_line_reason_and_text() -> None:
 
 def test_whole_input_parse_error_has_no_line_part() -> None:
     assert str(MemMapParseError("<string>", 0, "", "no entries")) == "<string>: no entries"
+
+
+def test_package_docstring_example_runs() -> None:
+    import doctest
+
+    import physseg.memmap
+
+    result = doctest.testmod(physseg.memmap)
+    assert (result.attempted, result.failed) == (2, 0)

@@ -212,7 +212,8 @@ def test_eight_kib_pages() -> None:
     "kwargs",
     [
         {"page_shift": 11},
-        {"page_shift": 31},
+        {"page_shift": 25},
+        {"freelists": FreeListTable((FreeList("D", 0, 0), FreeList("A", 1, 0x1800)), 2)},
         {"physseg_max": 0},
         {"lowmem_rsvd_pages": -1},
         {"max_physmem": 0},

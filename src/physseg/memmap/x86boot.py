@@ -344,14 +344,18 @@ def plan_boot(
 
     ``kernel`` is the kernel image ``(pa_kstart, pa_kend)`` in bytes, page aligned (amd64
     loads it at 0x200000; ``pa_kend`` is ``first_avail``, past the bootstrap tables); ``None``
-    leaves no hole for it. ``iomem_regions=None`` gives the iomem extent unlimited descriptors.
-    Raises ``ValueError`` for a ``page_shift`` outside 12..30, ``physseg_max < 1``, a negative
-    ``lowmem_rsvd_pages``, an unaligned or empty ``kernel`` range, or a ``max_physmem`` that is
-    not a positive multiple of the page size.
+    leaves no hole for it. ``max_physmem`` is ``MAXPHYSMEM``, ``iomem_end`` is ``MAXIOMEM + 1``
+    (bytes) and ``iomem_regions`` the iomem extent's descriptors (``None``: unlimited); the
+    defaults are amd64's.
+    Raises ``ValueError`` for a ``page_shift`` outside 12..24, ``physseg_max < 1``, a negative
+    ``lowmem_rsvd_pages``, an unaligned or empty ``kernel`` range, or a ``max_physmem`` or
+    free-list limit that is not a multiple of the page size.
     """
-    if not 12 <= page_shift <= 30:
-        raise ValueError(f"page_shift {page_shift} is outside 12..30")
+    if not 12 <= page_shift <= 24:
+        raise ValueError(f"page_shift {page_shift} is outside 12..24")
     page_size = 1 << page_shift
+    if any(e.limit % page_size for e in freelists.entries):
+        raise ValueError(f"a free-list limit is not a multiple of the page size {page_size:#x}")
     if physseg_max < 1:
         raise ValueError(f"physseg_max must be at least 1, not {physseg_max}")
     if lowmem_rsvd_pages < 0:
