@@ -24,7 +24,7 @@ from physseg.netbsd.constants import (
     VM_PSTRAT_BSEARCH,
     VM_PSTRAT_RANDOM,
 )
-from physseg.netbsd.kernel import Kernel
+from physseg.netbsd.kernel import Kernel, build_class
 from physseg.netbsd.rbtree_build import RBTreeKernel
 from physseg.netbsd.static_build import StaticKernel
 
@@ -39,10 +39,7 @@ def make_kernel(
 ) -> Kernel:
     """``Kernel(...)`` with a precise static type: the build's subclass as a ``Kernel``.
     Raises ``ValueError`` as ``Kernel`` does."""
-    builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
-    if backend not in builds:
-        raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
-    return builds[backend](backend, physseg_max, strategy, nfreelist, page_shift, allocator)
+    return build_class(backend)(backend, physseg_max, strategy, nfreelist, page_shift, allocator)
 
 
 __all__ = [

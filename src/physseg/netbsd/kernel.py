@@ -107,15 +107,7 @@ class Kernel(ABC):
     VM_FREELIST_FIRST16 = VM_FREELIST_FIRST16
 
     def __new__(cls, backend: str = "rbtree", *args: Any, **kwargs: Any) -> Kernel:
-        if cls is Kernel:
-            from physseg.netbsd.rbtree_build import RBTreeKernel
-            from physseg.netbsd.static_build import StaticKernel
-
-            builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
-            if backend not in builds:
-                raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
-            return super().__new__(builds[backend])
-        return super().__new__(cls)
+        return super().__new__(build_class(backend) if cls is Kernel else cls)
 
     def __init__(
         self,
@@ -616,3 +608,15 @@ class Kernel(ABC):
         :class:`physseg.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
         after the segments changed. Raises ``TypeError`` for non-integer addresses."""
         return table_for(self, self._lookup_cache).lookup(addresses)
+
+
+def build_class(backend: str) -> type[Kernel]:
+    """The ``Kernel`` subclass of ``backend`` (``"rbtree"`` or ``"static"``); ``ValueError``
+    for anything else."""
+    from physseg.netbsd.rbtree_build import RBTreeKernel
+    from physseg.netbsd.static_build import StaticKernel
+
+    builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
+    if backend not in builds:
+        raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
+    return builds[backend]
