@@ -1,18 +1,57 @@
-"""``physseg demo``: a short scripted session showing what physseg does."""
+"""``physseg demo``: a short scripted session, the first thing a new user runs.
+
+It boots the shipped ``vm-hotplug`` map (a guest whose last 512 MiB block is offline), plugs
+that block in, unplugs 64 MiB from its middle, looks two addresses up and shows the machine.
+Each step prints the command a user would type and runs exactly that command, against a state
+file in a temporary directory (the working directory is left alone).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from physseg.cli import CommandError
+
+SCRIPT: Final = (
+    ("Boot a small VM from its lsmem output, the way NetBSD/x86 loads RAM", ["boot", "vm-hotplug"]),
+    ("Hot-plug the block lsmem lists as offline", ["plug", "0x160000000", "512M"]),
+    ("Unplug 64 MiB from its middle: the segment splits in two", ["unplug", "0x168000000", "64M"]),
+    ("Look up an address in the hole just made", ["find", "0x16a000000"]),
+    ("... and one that is still managed", ["find", "0x170000000"]),
+    ("The whole machine", ["show"]),
+)
+"""(what the step shows, the command's arguments)."""
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
-    parser = subparsers.add_parser("demo", help="run a short scripted hot-plug session")
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a short scripted session: boot a map, plug, unplug, find, show",
+        description="Run a short scripted session on a shipped memory map, printing each "
+        "command before its output. Uses a temporary state file.",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print a short scripted session; returns 0."""
-    print("physseg demo: the engine is not built yet")
+    """Run every step of :data:`SCRIPT`; returns 0. Raises ``CommandError`` if a step fails
+    (which would be a bug)."""
+    from physseg.cli import main
+
+    with tempfile.TemporaryDirectory(prefix="physseg-demo-") as directory:
+        state = str(Path(directory) / "physseg-state.json")
+        for number, (what, argv) in enumerate(SCRIPT, start=1):
+            print(f"\n# {number}. {what}")
+            print(f"$ physseg {' '.join(argv)}", flush=True)
+            status = main([*argv, "--state", state])
+            if status != 0:
+                raise CommandError(f"demo step {number} (physseg {' '.join(argv)}) failed")
+    print(
+        "\nNext: `physseg boot desktop-16g`, `physseg replay examples/hotplug.trace`,"
+        " `physseg map -o memory.png` (see docs/cli.md)."
+    )
     return 0

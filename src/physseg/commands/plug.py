@@ -1,0 +1,54 @@
+"""``physseg plug ADDR SIZE``: hot-plug a range of RAM into the saved machine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from physseg.commands._common import (
+    add_common_options,
+    byte_quantity,
+    byte_size,
+    open_machine,
+    print_json,
+)
+from physseg.physmem import Segment
+from physseg.state import save_state
+from physseg.table import make_console, segment_dict, segments_table, totals, totals_text
+from physseg.trace import Plug, apply_op
+from physseg.units import format_addr, format_size
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plug`` subcommand."""
+    parser = subparsers.add_parser(
+        "plug",
+        help="hot-plug [ADDR, ADDR+SIZE) (uvm_physseg_plug)",
+        description="Hot-plug the page-aligned byte range [ADDR, ADDR+SIZE) as a new segment "
+        "(uvm_physseg_plug) and save the machine.",
+    )
+    parser.add_argument("addr", metavar="ADDR", type=byte_quantity, help="start (0x1000, 4G...)")
+    parser.add_argument("size", metavar="SIZE", type=byte_size, help="length (4096, 64M...)")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plug the range and save; prints the new segment. Returns 0 (failures raise)."""
+    state, mem = open_machine(args.state)
+    op = Plug(args.addr, args.size)
+    segment = apply_op(mem, op)
+    assert isinstance(segment, Segment)
+    state.record(mem, [op])
+    save_state(args.state, state)
+    if args.json:
+        print_json({"plugged": segment_dict(state, segment), "totals": totals(state)})
+        return 0
+    console = make_console()
+    console.print(
+        f"Plugged [{format_addr(args.addr)}, {format_addr(args.addr + args.size)})"
+        f" ({format_size(args.size)}) as a new segment:"
+    )
+    console.print(segments_table(state, [segment]))
+    console.print(totals_text(state))
+    return 0
