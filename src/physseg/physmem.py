@@ -17,7 +17,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 
@@ -30,14 +30,15 @@ from physseg.errors import (
     KernelPanic,
     LastSegmentError,
     OutOfMemoryError,
+    PagesBusyError,
     RangeNotManagedError,
     RangeOverlapError,
     StaleSegmentError,
     UnsupportedOperationError,
 )
 from physseg.lookup import PageBatch
-from physseg.netbsd import Kernel, make_kernel
-from physseg.pages import Page
+from physseg.netbsd import Kernel, RBTreeKernel, make_kernel
+from physseg.pages import PG_BUSY, Page
 from physseg.segment import Segment as SegmentRecord
 
 DEFAULT_PHYSSEG_MAX: Final = 64
@@ -114,7 +115,18 @@ class PhysMem:
     """A machine's physical memory: load segments at boot, ``boot()``, then hot-plug.
 
     ``PhysMem(backend="rbtree", *, physseg_max=64, strategy="bsearch", nfreelist=4,
-    page_shift=12, allocator=None)``; the arguments are those of :class:`Kernel`.
+    page_shift=12, allocator=None, coalesce=False, safe_unplug=False)``; the first arguments
+    are those of :class:`Kernel`. Two opt-in policies go beyond the kernel:
+
+    * ``coalesce=True``: after each run-time :meth:`plug`, the new segment is merged with an
+      adjacent neighbour on the same free list whose page array is the same slab run, so
+      one-page plugs (the Xen balloon's) grow one segment instead of adding one each
+      (``RBTreeKernel.merge_adjacent``). ``plug`` then returns the merged segment, which may
+      extend beyond the plugged range; views of the neighbours it absorbed are stale, as after
+      a trim; no page changes its ``vm_page`` entry.
+    * ``safe_unplug=True``: :meth:`unplug` refuses a range holding an allocated page
+      (``PG_BUSY``, set by :class:`physseg.pagealloc.PageAllocator`) with ``PagesBusyError``
+      naming the first one, and changes nothing.
     """
 
     def __init__(
@@ -126,7 +138,11 @@ class PhysMem:
         nfreelist: int = 4,
         page_shift: int = 12,
         allocator: Allocator | None = None,
+        coalesce: bool = False,
+        safe_unplug: bool = False,
     ) -> None:
+        self._coalesce = bool(coalesce)
+        self._safe_unplug = bool(safe_unplug)
         self._kernel = make_kernel(
             backend,
             physseg_max=physseg_max,
@@ -142,6 +158,16 @@ class PhysMem:
     def kernel(self) -> Kernel:
         """The engine underneath (for reading; mutating it bypasses every check)."""
         return self._kernel
+
+    @property
+    def coalesce(self) -> bool:
+        """Whether run-time plugs merge with adjacent mergeable segments (see the class)."""
+        return self._coalesce
+
+    @property
+    def safe_unplug(self) -> bool:
+        """Whether :meth:`unplug` refuses ranges holding allocated pages (see the class)."""
+        return self._safe_unplug
 
     @property
     def backend(self) -> str:
@@ -319,7 +345,10 @@ class PhysMem:
         backend, ``InvalidArgumentError``, ``RangeOverlapError``, and ``OutOfMemoryError`` when
         no page array can be found (the kernel sizes a new slab from ``uvmexp.npages`` and
         cannot plug more pages than that at once) or an allocation fails. O(log n + E log E)
-        for E slabs."""
+        for E slabs.
+
+        With ``coalesce=True`` the returned segment is the one now holding the range after
+        merging with its neighbours (its ``start``/``end`` may lie outside the range)."""
         op = "plug"
         with self._lock:
             self._need_booted(op, booted=True)
@@ -343,12 +372,16 @@ class PhysMem:
                         f" ({self._kernel.uvmexp.npages} < {count})"
                     )
                 raise OutOfMemoryError(f"{op} {_span(first, count)}: {reason}")
-            return _view(self._kernel.seg(upm))
+            record = self._kernel.seg(upm)
+            if self._coalesce:
+                record = self._coalesce_around(record)
+            return _view(record)
 
     def unplug(self, pfn: int, npages: int) -> None:
         """Hot-unplug ``[pfn, pfn + npages)``, which must lie inside one segment: removes it
         whole, trims it or splits it (``uvm_physseg_unplug``). The caller guarantees the pages
-        are unused, as in the kernel.
+        are unused, as in the kernel, unless ``safe_unplug=True``: then a range holding an
+        allocated page raises ``PagesBusyError`` naming the first one (O(npages), vectorised).
 
         Raises ``BootPhaseError`` before boot, ``InvalidArgumentError``,
         ``RangeNotManagedError`` (starts in a hole or crosses the segment's end),
@@ -369,6 +402,8 @@ class PhysMem:
                     f"{op} {_span(first, count)}: the static backend cannot split segment"
                     f" {_view(seg)} in the middle"
                 )
+            if self._safe_unplug:
+                self._check_unused(op, seg, first, count)
             if not self._kernel.uvm_physseg_unplug(first, count, atomic=True):
                 raise OutOfMemoryError(
                     f"{op} {_span(first, count)}: an allocation failed (record or extent"
@@ -385,6 +420,31 @@ class PhysMem:
                 f"{op} {_span(pfn, npages)}: crosses the end of segment {_view(seg)}"
             )
         return seg
+
+    def _check_unused(self, op: str, seg: SegmentRecord, pfn: int, npages: int) -> None:
+        pgs = seg.pgs
+        assert pgs is not None, "after boot every segment has a page array"
+        first = pgs.index + (pfn - seg.start)
+        busy = np.flatnonzero(pgs.slab.flags[first : first + npages] & PG_BUSY)
+        if busy.size:
+            page = pfn + int(busy[0])
+            raise PagesBusyError(
+                f"{op} {_span(pfn, npages)}: page {page:#x} (pa {page << self.page_shift:#x})"
+                f" is allocated ({busy.size} busy page(s) in the range); nothing was changed"
+            )
+
+    def _coalesce_around(self, record: SegmentRecord) -> SegmentRecord:
+        """Merge ``record`` with its predecessor, then with its successor, where mergeable;
+        returns the surviving record (the lowest). Only reached after a run-time plug, which
+        only the rbtree backend accepts. O(log n)."""
+        kernel = cast(RBTreeKernel, self._kernel)
+        prev = kernel.uvm_physseg_get_prev(record)
+        if prev is not None and kernel.segments_mergeable(prev, record):
+            record = kernel.merge_adjacent(prev, record)
+        after = kernel.uvm_physseg_get_next(record)
+        if after is not None and kernel.segments_mergeable(record, after):
+            record = kernel.merge_adjacent(record, after)
+        return record
 
     def set_start_hint(self, segment: Segment, hint: int) -> Segment:
         """Set a live segment's start hint (a search cache for page allocation); returns the

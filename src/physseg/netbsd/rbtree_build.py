@@ -312,6 +312,56 @@ class RBTreeKernel(Kernel):
         self._index_add(ps)
         return True
 
+    # ----------------------------------------------------------------- physseg extension: merge
+    def segments_mergeable(self, left: Segment, right: Segment) -> bool:
+        """physseg extension, not a kernel function: whether :meth:`merge_adjacent` may join
+        ``left`` and ``right``. True when both are live, ``left.end == right.start``, both sit
+        on the same free list, both have a page array carved from the same slab extent and
+        ``right``'s entries follow ``left``'s in that slab, and neither avail window stops
+        short of the shared edge (``left.avail_end == left.end``,
+        ``right.avail_start == right.start``). O(1)."""
+        lp = left.pgs
+        rp = right.pgs
+        return (
+            left is not right
+            and self._is_live(left)
+            and self._is_live(right)
+            and left.end == right.start
+            and left.free_list == right.free_list
+            and lp is not None
+            and rp is not None
+            and left.ext is not None
+            and left.ext is right.ext
+            and lp.slab is rp.slab
+            and lp.index + (left.end - left.start) == rp.index
+            and left.avail_end == left.end
+            and right.avail_start == right.start
+        )
+
+    def merge_adjacent(self, left: Segment, right: Segment) -> Segment:
+        """physseg extension, not a kernel function (NetBSD never merges segments): fold
+        ``right`` into ``left`` and return ``left``, now spanning both.
+
+        ``left`` keeps its record, start, avail start, free list, start hint and pmseg; its end
+        and avail end become ``right``'s. ``right`` leaves the tree, its extent's member count
+        and the scavenging index, is zeroed and freed as a whole-segment unplug frees a record,
+        so a handle to it is dead afterwards. Nothing else moves: every page keeps its
+        ``vm_page`` entry (the two page arrays are already one run of the same slab, and the
+        extent already holds them as one coalesced region), ``uvmexp.npages`` and ``physmem``
+        are unchanged, ``nentries`` drops by one and ``version`` moves.
+
+        KASSERTs :meth:`segments_mergeable`. O(log n)."""
+        kassert(self.segments_mergeable(left, right), "segments_mergeable(left, right)")
+        self._index_remove(right)
+        self._tree.remove(right)
+        left.end = right.end
+        left.avail_end = right.avail_end
+        right.zero()
+        self.uvm_physseg_free(right, SIZEOF_UVM_PHYSSEG)
+        self._nentries -= 1
+        self.version += 1
+        return left
+
     # ----------------------------------------------------------------- physunload
     def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
         """Steal the first (else last) page of the segment at boot when that edge page is
