@@ -1,26 +1,224 @@
-"""Batch lookups: many byte addresses → page identities in one numpy pass.
+"""Address → page lookups: the per-call frame memo and the batch frame table.
 
-A :class:`LookupTable` is a sorted-array snapshot of a kernel's segments (starts, ends and where
-each segment's page array lives). It is rebuilt lazily when the kernel's ``version`` changes, so
-it is always consistent with plug and unplug.
+The kernel finds the page of a byte address by searching its segments (an rbtree walk, a binary
+search or a linear scan). physseg keeps that search (``uvm_physseg_find``) and adds two derived
+indexes over the frame numbers, both kept consistent with plug and unplug through the kernel's
+layout ``version`` (see :class:`LayoutVersion`):
+
+* **Per call** (``Kernel.PHYS_TO_VM_PAGE``, ``uvm_pageismanaged``): a dict from frame number to
+  the frame's ``Page`` pointer (or ``None`` for a hole, or :data:`UNBACKED` inside a segment
+  that has no page array yet). It is a lazily materialised direct frame table: a miss fills the
+  whole aligned window of :data:`FILL_FRAMES` frames around the frame from the segments that
+  overlap it (:func:`fill_frames`), so a lookup costs one dict probe and no allocation. Every
+  assignment of ``kernel.version`` starts a new, empty memo.
+
+* **Batch** (``Kernel.phys_to_vm_pages``): :class:`LookupTable`, a two-level frame → segment
+  table built with numpy in the manner of Linux's sparsemem. Frames are grouped in sections of
+  ``2**SECTION_SHIFT``; only sections that hold memory are materialised, as rows of a flat
+  table of (segment position, offset) pairs, and a top-level array maps a section number to its
+  row (or to an all-miss sentinel row)::
+
+      pfn ──► section = pfn >> SECTION_SHIFT ──► top[section - first] = row base ──┐
+          └─► pfn & SECTION_MASK ─────────────────────────────────────────────────┴─► (seg, off)
+
+  Maps too sparse for that (more than :data:`MAX_TABLE_FRAMES` materialised frames or
+  :data:`MAX_TOP_SECTIONS` sections end to end) fall back to a binary search of sorted start and
+  end arrays, and a layout whose segments overlap (possible only in the static build, with
+  hand-made boot loads) is resolved through the build's own search so that the answer is the
+  kernel's. The table is rebuilt on the first batch after the version moved (O(n + frames)).
+
+Both answer exactly what ``uvm_physseg_find`` + ``uvm_physseg_get_pg`` answer, as long as
+segment fields are changed through the API; code that writes ``start`` or ``end`` of a live
+segment by hand, as C code may, must bump ``kernel.version`` itself.
 """
 
 from __future__ import annotations
 
+import enum
+import itertools
+import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from physseg.pages import Page
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from physseg.netbsd.kernel import Kernel
     from physseg.segment import Segment
 
+__all__ = [
+    "FILL_FRAMES",
+    "LOOKUP_CHUNK",
+    "MAX_DIRECT_FRAMES",
+    "MAX_TABLE_FRAMES",
+    "MAX_TOP_SECTIONS",
+    "MEMO_LIMIT",
+    "SECTION_SHIFT",
+    "UNBACKED",
+    "FrameEntry",
+    "LayoutVersion",
+    "LookupTable",
+    "PageBatch",
+    "Unbacked",
+    "fill_frames",
+    "table_for",
+]
 
+
+class Unbacked(enum.Enum):
+    """The type of :data:`UNBACKED`."""
+
+    TOKEN = "unbacked"
+
+
+UNBACKED: Final = Unbacked.TOKEN
+"""Memo entry of a frame inside a segment whose page array is NULL: ``PHYS_TO_VM_PAGE`` returns
+``None`` for it at boot and fails the kernel's ``KASSERT(uvm_physseg_valid_p(upm))`` after."""
+
+FrameEntry: TypeAlias = "Page | Unbacked | None"
+"""What the per-call memo holds for a frame: its page pointer, :data:`UNBACKED`, or ``None``."""
+
+FILL_SHIFT: Final = 10
+FILL_FRAMES: Final = 1 << FILL_SHIFT
+"""Frames filled by one memo miss (an aligned window; 4 MiB of 4 KiB pages). A larger window
+warms up in fewer misses but costs more per miss (about 0.2 µs per frame of a segment with a
+page array, for its ``Page`` pointer): 1024 keeps a miss under a millisecond."""
+MEMO_LIMIT: Final = 1 << 21
+"""Entries the per-call memo may hold (about 150 bytes each) before it is emptied and refilled:
+it bounds the memo at ~300 MiB whatever the address stream."""
+
+SECTION_SHIFT: Final = 15
+"""log2 of the frames per section of the batch table: 32768 frames, 128 MiB of 4 KiB pages
+(Linux x86-64's ``SECTION_SIZE_BITS`` = 27). A materialised section costs 8 bytes a frame;
+smaller sections waste less on sparse maps but lengthen the top level."""
+SECTION_MASK: Final = (1 << SECTION_SHIFT) - 1
+MAX_DIRECT_FRAMES: Final = 1 << 22
+"""Widest map (frames from the lowest segment start to the highest end: 16 GiB of 4 KiB pages,
+64 MiB of tables) looked up through a single-level direct table, one entry per frame: five numpy
+passes a lookup instead of the two-level table's nine."""
+MAX_TABLE_FRAMES: Final = 1 << 23
+"""Most frames the two-level table materialises (128 MiB of int64 pairs); a map holding memory
+in more sections than that (over 32 GiB of 4 KiB pages) is searched in sorted arrays instead."""
+MAX_TOP_SECTIONS: Final = 1 << 22
+"""Longest top level (sections from the lowest to the highest segment): sparser maps are
+searched in sorted arrays instead."""
+LOOKUP_CHUNK: Final = 1 << 15
+"""Addresses per numpy pass of a batch: each temporary (256 KiB) stays in the L2 cache, which
+makes a pass several times faster than one over the whole batch."""
+
+_ADDRESS_MASK: Final = (1 << 64) - 1
+
+
+class LayoutVersion:
+    """The data descriptor behind ``Kernel.version``, the layout version every cache keys on.
+
+    Reading gives the int; assigning stores it and gives the kernel a new, empty per-call frame
+    memo (``kernel._frame_pages``), so ``PHYS_TO_VM_PAGE`` never needs to compare versions.
+    O(1) (dropping the old memo frees its entries).
+    """
+
+    __slots__ = ()
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> LayoutVersion: ...
+
+    @overload
+    def __get__(self, obj: Kernel, owner: type[Any] | None = None) -> int: ...
+
+    def __get__(self, obj: Kernel | None, owner: type[Any] | None = None) -> LayoutVersion | int:
+        if obj is None:
+            return self
+        version: int = obj.__dict__["_layout_version"]
+        return version
+
+    def __set__(self, obj: Kernel, value: int) -> None:
+        state = obj.__dict__
+        state["_layout_version"] = value
+        state["_frame_pages"] = {}
+
+
+# --------------------------------------------------------------------- per call
+def fill_frames(kernel: Kernel, pfn: int) -> FrameEntry:
+    """Fill the kernel's frame memo around ``pfn`` and return ``pfn``'s entry.
+
+    The aligned window of :data:`FILL_FRAMES` frames holding ``pfn`` is filled from the segments
+    overlapping it (a window without memory stores ``pfn`` alone). In a static build whose
+    segments overlap, only ``pfn`` is filled, through the build's own search. Empties the memo
+    first when it holds :data:`MEMO_LIMIT` entries. O(log n + FILL_FRAMES) for the rbtree build,
+    O(n log n + FILL_FRAMES) for the static one.
+    """
+    pfn = operator.index(pfn)
+    memo: dict[int, FrameEntry] = kernel._frame_pages
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    first = pfn >> FILL_SHIFT << FILL_SHIFT
+    last = first + FILL_FRAMES
+    segments = _segments_in(kernel, first, last)
+    if segments is None:
+        upm, off = kernel.uvm_physseg_find(pfn)
+        entry = None if off is None else _entry(kernel.seg(upm), pfn)
+        memo[pfn] = entry
+        return entry
+    if not segments:
+        memo[pfn] = None
+        return None
+    entries: list[FrameEntry] = [None] * FILL_FRAMES
+    for seg in segments:
+        lo = max(seg.start, first)
+        hi = min(seg.end, last)
+        if lo >= hi:
+            continue
+        pgs = seg.pgs
+        if pgs is None:
+            entries[lo - first : hi - first] = [UNBACKED] * (hi - lo)
+        else:
+            slab = pgs.slab
+            base = pgs.index - seg.start
+            entries[lo - first : hi - first] = [Page(slab, base + f) for f in range(lo, hi)]
+    memo.update(zip(range(first, last), entries, strict=True))
+    return entries[pfn - first]
+
+
+def _entry(seg: Segment, pfn: int) -> FrameEntry:
+    pgs = seg.pgs
+    if pgs is None:
+        return UNBACKED
+    return Page(pgs.slab, pgs.index + pfn - seg.start)
+
+
+def _segments_in(kernel: Kernel, first: int, last: int) -> list[Segment] | None:
+    """The segments overlapping ``[first, last)`` in address order (empty ones included), or
+    ``None`` when the build's search is not a function of the spans (overlapping segments)."""
+    from physseg.netbsd.rbtree_build import RBTreeKernel
+    from physseg.rbtree import RB_DIR_RIGHT
+
+    if isinstance(kernel, RBTreeKernel):
+        tree = kernel.tree
+        found: list[Segment] = []
+        node = tree.find_geq(first)
+        while node is not None and node.start < last:
+            found.append(node)
+            node = tree.iterate(node, RB_DIR_RIGHT)
+        return found
+    ordered = sorted((s for s in kernel.segments() if s.start < s.end), key=_start)
+    if any(b.start < a.end for a, b in itertools.pairwise(ordered)):
+        return None
+    return [s for s in ordered if s.start < last and s.end > first]
+
+
+def _start(seg: Segment) -> int:
+    return seg.start
+
+
+# --------------------------------------------------------------------- batch
 @dataclass(frozen=True, slots=True)
 class PageBatch:
-    """The result of a batch lookup, one entry per address.
+    """The result of a batch lookup, one entry per address (arrays of the input's shape).
 
     ``segment``: position of the segment in :attr:`segments` (address order), -1 for a miss;
     ``offset``: page offset in that segment (-1 for a miss); ``slab``: the ``ident`` of the slab
@@ -41,43 +239,265 @@ class PageBatch:
 
 
 class LookupTable:
-    """Sorted arrays over a kernel's segments for vectorised lookups. Build O(n log n);
-    lookup O(m log n) for m addresses, in numpy."""
+    """A snapshot of a kernel's segments for vectorised lookups (see the module docstring).
 
-    __slots__ = ("ends", "page_shift", "pgs_index", "segments", "slab_ident", "starts", "version")
+    ``mode`` says how an address is resolved: ``"direct"`` (one table entry per frame from the
+    lowest segment start to the highest end), ``"sections"`` (the two-level table), ``"sorted"``
+    (binary search), ``"search"`` (overlapping segments: the build's own search per distinct
+    frame) or ``"empty"`` (no segment holds a frame). Build O(n log n + F) for n segments and F
+    table entries; :meth:`lookup` is O(m) for m addresses with a frame table, O(m log n) with
+    the sorted arrays.
+    """
+
+    __slots__ = (
+        "backed",
+        "base",
+        "ends",
+        "find",
+        "first",
+        "limit",
+        "mode",
+        "off_table",
+        "page_shift",
+        "positions",
+        "record",
+        "seg_table",
+        "segments",
+        "slab",
+        "starts",
+        "top",
+        "version",
+    )
 
     def __init__(self, kernel: Kernel) -> None:
-        segs = sorted(kernel.segments(), key=lambda s: s.start)
-        self.segments = tuple(segs)
+        segs = sorted(kernel.segments(), key=_start)
+        self.segments: tuple[Segment, ...] = tuple(segs)
         self.version = kernel.version
         self.page_shift = kernel.PAGE_SHIFT
-        self.starts = np.fromiter((s.start for s in segs), dtype=np.int64, count=len(segs))
-        self.ends = np.fromiter((s.end for s in segs), dtype=np.int64, count=len(segs))
-        self.slab_ident = np.fromiter(
-            (s.pgs.slab.ident if s.pgs is not None else -1 for s in segs),
-            dtype=np.int64,
-            count=len(segs),
-        )
-        self.pgs_index = np.fromiter(
-            (s.pgs.index if s.pgs is not None else -1 for s in segs),
-            dtype=np.int64,
-            count=len(segs),
+        self.find: Callable[[int], tuple[Any, int | None]] = kernel.uvm_physseg_find
+        self.record: Callable[[Any], Segment] = kernel.seg
+        count = len(segs)
+        starts = np.fromiter((s.start for s in segs), dtype=np.int64, count=count)
+        ends = np.fromiter((s.end for s in segs), dtype=np.int64, count=count)
+        # One entry per segment plus a sentinel at index -1 that misses read: slab -1, base 0.
+        self.slab = np.full(count + 1, -1, dtype=np.int64)
+        self.base = np.zeros(count + 1, dtype=np.int64)
+        for i, seg in enumerate(segs):
+            if seg.pgs is not None:
+                self.slab[i] = seg.pgs.slab.ident
+                self.base[i] = seg.pgs.index
+        backed = int(np.count_nonzero(self.slab[:count] >= 0))
+        self.backed = "all" if backed == count else "none" if backed == 0 else "some"
+        nonempty = np.flatnonzero(ends > starts)
+        self.positions = nonempty
+        self.starts = starts[nonempty]
+        self.ends = ends[nonempty]
+        self.seg_table = self.off_table = self.top = np.zeros(0, dtype=np.int64)
+        self.first = self.limit = 0
+        if len(nonempty) == 0:
+            self.mode = "empty"
+        elif np.any(self.starts[1:] < self.ends[:-1]):
+            self.mode = "search"
+        elif int(self.ends[-1]) - int(self.starts[0]) <= MAX_DIRECT_FRAMES:
+            self._build_direct()
+            self.mode = "direct"
+        elif self._build_sections():
+            self.mode = "sections"
+        else:
+            self.mode = "sorted"
+
+    # ----------------------------------------------------------------- build
+    def _tables(self, lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64], total: int) -> None:
+        """Frame tables of ``total`` entries where entry ``f`` in ``[lo[i], hi[i])`` names
+        segment ``positions[i]`` at offset ``f - lo[i]``, every other entry -1. O(n + total),
+        as one run-length expansion (holes and segments alternate)."""
+        runs = 2 * len(lo) + 1
+        values = np.full(runs, -1, dtype=np.int64)
+        values[1::2] = self.positions
+        bounds = np.empty(runs + 1, dtype=np.int64)
+        bounds[0] = 0
+        bounds[1:-1:2] = lo
+        bounds[2:-1:2] = hi
+        bounds[-1] = total
+        lengths = np.diff(bounds)
+        self.seg_table = np.repeat(values, lengths)
+        offsets = np.arange(total, dtype=np.int64)
+        offsets -= np.repeat(bounds[:-1], lengths)
+        offsets[self.seg_table < 0] = -1
+        self.off_table = offsets
+
+    def _build_direct(self) -> None:
+        self.first = int(self.starts[0])
+        self.limit = int(self.ends[-1]) - self.first
+        self._tables(self.starts - self.first, self.ends - self.first, self.limit + 1)
+
+    def _build_sections(self) -> bool:
+        """Build the two-level table; False (nothing built) when it would be too large."""
+        first_sec = self.starts >> SECTION_SHIFT
+        last_sec = (self.ends - 1) >> SECTION_SHIFT
+        base_sec = int(first_sec[0])
+        span = int(last_sec.max()) - base_sec + 1
+        if span > MAX_TOP_SECTIONS:
+            return False
+        opened = np.bincount(first_sec - base_sec, minlength=span + 1)
+        closed = np.bincount(last_sec - base_sec + 1, minlength=span + 1)
+        present = np.cumsum(opened - closed)[:span] > 0
+        rows = int(np.count_nonzero(present))
+        if rows << SECTION_SHIFT > MAX_TABLE_FRAMES:
+            return False
+        top = np.full(span + 1, rows << SECTION_SHIFT, dtype=np.int64)
+        top[:span][present] = np.arange(rows, dtype=np.int64) << SECTION_SHIFT
+        # A segment's sections are consecutive rows, so its frames stay contiguous in the
+        # compressed space of the materialised rows.
+        lo = top[first_sec - base_sec] + (self.starts & SECTION_MASK)
+        hi = top[last_sec - base_sec] + ((self.ends - 1) & SECTION_MASK) + 1
+        self._tables(lo, hi, (rows + 1) << SECTION_SHIFT)
+        self.top = top
+        self.first = base_sec
+        self.limit = span
+        return True
+
+    # ----------------------------------------------------------------- lookup
+    def lookup(self, addresses: npt.ArrayLike) -> PageBatch:
+        """Look up byte ``addresses`` (integers of any shape; negative ones wrap to 64 bits as
+        a ``paddr_t`` would and miss). Raises ``TypeError`` for non-integer input. O(m)."""
+        flat, shape = _as_addresses(addresses)
+        m = flat.size
+        segment = np.empty(m, dtype=np.int64)
+        offset = np.empty(m, dtype=np.int64)
+        slab = np.empty(m, dtype=np.int64)
+        index = np.empty(m, dtype=np.int64)
+        if self.mode == "empty":
+            segment.fill(-1)
+            offset.fill(-1)
+        elif self.mode == "search":
+            self._resolve_search(flat, segment, offset)
+        else:
+            resolve = {
+                "direct": self._resolve_direct,
+                "sections": self._resolve_sections,
+                "sorted": self._resolve_sorted,
+            }[self.mode]
+            scratch = np.empty(min(m, LOOKUP_CHUNK), dtype=np.uint64)
+            shift = np.uint64(self.page_shift)
+            for lo in range(0, m, LOOKUP_CHUNK):
+                hi = min(lo + LOOKUP_CHUNK, m)
+                pfns = np.right_shift(flat[lo:hi], shift, out=scratch[: hi - lo])
+                resolve(pfns, segment[lo:hi], offset[lo:hi])
+                self._pages(segment[lo:hi], offset[lo:hi], slab[lo:hi], index[lo:hi])
+        if self.mode in ("empty", "search"):
+            self._pages(segment, offset, slab, index)
+        return PageBatch(
+            segment.reshape(shape),
+            offset.reshape(shape),
+            slab.reshape(shape),
+            index.reshape(shape),
+            self.segments,
         )
 
-    def lookup(self, addresses: npt.ArrayLike) -> PageBatch:
-        """Look up byte ``addresses`` (any integer array-like). O(m log n)."""
-        pfns = np.asarray(addresses, dtype=np.uint64) >> np.uint64(self.page_shift)
-        pfns = pfns.astype(np.int64)
-        pos = np.searchsorted(self.starts, pfns, side="right") - 1
+    def _resolve_direct(
+        self,
+        pfns: npt.NDArray[np.uint64],
+        segment: npt.NDArray[np.int64],
+        offset: npt.NDArray[np.int64],
+    ) -> None:
+        """Frame ``pfn`` is entry ``pfn - first``; below ``first`` it wraps, and everything
+        past the table reads the sentinel entry ``limit``. Consumes ``pfns``."""
+        pfns -= np.uint64(self.first)
+        np.minimum(pfns, np.uint64(self.limit), out=pfns)
+        where = pfns.view(np.int64)
+        self.seg_table.take(where, out=segment, mode="clip")
+        self.off_table.take(where, out=offset, mode="clip")
+
+    def _resolve_sections(
+        self,
+        pfns: npt.NDArray[np.uint64],
+        segment: npt.NDArray[np.int64],
+        offset: npt.NDArray[np.int64],
+    ) -> None:
+        """Section ``pfn >> SECTION_SHIFT`` picks a row (or the all-miss sentinel row), the
+        low bits the entry in it. Consumes ``pfns``."""
+        sections = pfns >> np.uint64(SECTION_SHIFT)
+        sections -= np.uint64(self.first)
+        np.minimum(sections, np.uint64(self.limit), out=sections)
+        where = self.top.take(sections.view(np.int64), mode="clip")
+        pfns &= np.uint64(SECTION_MASK)
+        where |= pfns.view(np.int64)
+        self.seg_table.take(where, out=segment, mode="clip")
+        self.off_table.take(where, out=offset, mode="clip")
+
+    def _resolve_sorted(
+        self,
+        pfns: npt.NDArray[np.uint64],
+        segment: npt.NDArray[np.int64],
+        offset: npt.NDArray[np.int64],
+    ) -> None:
+        starts = self.starts.astype(np.uint64)
+        ends = self.ends.astype(np.uint64)
+        pos = np.searchsorted(starts, pfns, side="right") - 1
         safe = np.maximum(pos, 0)
-        hit = (pos >= 0) & (pfns < self.ends[safe]) if len(self.starts) else pos >= 0
-        segment = np.where(hit, pos, -1)
-        offset = np.where(hit, pfns - self.starts[safe] if len(self.starts) else 0, -1)
-        slab = np.where(hit, self.slab_ident[safe] if len(self.starts) else -1, -1)
-        has_pgs = hit & (slab >= 0)
-        index = np.where(has_pgs, self.pgs_index[safe] + offset if len(self.starts) else 0, -1)
-        slab = np.where(has_pgs, slab, -1)
-        return PageBatch(segment, offset, slab, index, self.segments)
+        hit = (pos >= 0) & (pfns < ends[safe])
+        segment[:] = np.where(hit, self.positions[safe], -1)
+        offset[:] = np.where(hit, (pfns - starts[safe]).view(np.int64), -1)
+
+    def _resolve_search(
+        self,
+        flat: npt.NDArray[np.uint64],
+        segment: npt.NDArray[np.int64],
+        offset: npt.NDArray[np.int64],
+    ) -> None:
+        """Overlapping segments: every distinct frame through the build's own search."""
+        pfns = flat >> np.uint64(self.page_shift)
+        unique, inverse = np.unique(pfns, return_inverse=True)
+        position = {id(seg): i for i, seg in enumerate(self.segments)}
+        found_seg = np.full(len(unique), -1, dtype=np.int64)
+        found_off = np.full(len(unique), -1, dtype=np.int64)
+        for i, pfn in enumerate(unique.tolist()):
+            upm, off = self.find(pfn)
+            if off is not None:
+                found_seg[i] = position[id(self.record(upm))]
+                found_off[i] = off
+        segment[:] = found_seg[inverse.ravel()]
+        offset[:] = found_off[inverse.ravel()]
+
+    def _pages(
+        self,
+        segment: npt.NDArray[np.int64],
+        offset: npt.NDArray[np.int64],
+        slab: npt.NDArray[np.int64],
+        index: npt.NDArray[np.int64],
+    ) -> None:
+        """Slab and entry of each hit's page from its segment and offset (a miss reads the
+        sentinel: slab -1, base 0, so ``index = 0 + (-1)``)."""
+        if self.backed == "none":
+            slab.fill(-1)
+            index.fill(-1)
+            return
+        self.slab.take(segment, out=slab, mode="wrap")
+        self.base.take(segment, out=index, mode="wrap")
+        index += offset
+        if self.backed == "some":
+            index[slab < 0] = -1
+
+
+def _as_addresses(addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.uint64], tuple[int, ...]]:
+    """Flatten ``addresses`` into uint64 (``paddr_t``) and remember the shape: negative
+    integers wrap to 64 bits, Python ints beyond 64 bits become the highest address (misses,
+    as per call)."""
+    arr = np.asarray(addresses)
+    if arr.dtype.kind in "iu":
+        flat = arr.astype(np.uint64, copy=False).ravel()
+    elif arr.dtype.kind == "O":
+        flat = np.fromiter(
+            (min(operator.index(a), _ADDRESS_MASK) & _ADDRESS_MASK for a in arr.ravel()),
+            dtype=np.uint64,
+            count=arr.size,
+        )
+    elif arr.size == 0:
+        flat = np.zeros(0, dtype=np.uint64)
+    else:
+        raise TypeError(f"addresses must be integers, not {arr.dtype}")
+    return flat, arr.shape
 
 
 def table_for(kernel: Kernel, cache: dict[int, LookupTable]) -> LookupTable:
