@@ -217,7 +217,7 @@ def test_overlapping_static_segments_answer_as_the_builds_search(booted: bool) -
 # --------------------------------------------------------------------- batch
 def test_batch_modes_agree_with_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
     k = fragmented_kernel(groups=64)
-    addresses = [*frames(*range(256 + 8 * 64 + 16)), (1 << 64) - 1, 291]
+    addresses = [*frames(*range(256 + 8 * 64 + 16)), (1 << 64) - 1, 0x123]
     assert_agrees(k, addresses)
     assert k._lookup_cache[0].mode == "direct"
     monkeypatch.setattr(lookup, "MAX_DIRECT_FRAMES", 0)
