@@ -1,0 +1,513 @@
+"""What ``physseg bench`` writes: the targets verdicts, ``results.json``, ``results.csv``,
+``report.md`` and the rich tables printed on screen.
+
+C reference figures (the issue's measurements of NetBSD's own code built in userspace on a
+2-core machine, addresses generated in advance): one ``PHYS_TO_VM_PAGE`` takes about 26 ns
+(rbtree) and 23 ns (static bsearch) with 32 segments, about 110 ns with 8161 fragmented ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from rich.table import Table
+
+from physseg.bench.runner import BenchResults, LookupResult, MutationResult
+from physseg.bench.stats import Summary, percent_difference, summarize
+
+__all__ = [
+    "C_NS",
+    "PER_CALL_FACTOR",
+    "Target",
+    "c_reference",
+    "console_tables",
+    "evaluate_targets",
+    "results_dict",
+    "write_csv",
+    "write_json",
+    "write_markdown",
+    "write_outputs",
+]
+
+C_NS: Final = {("rbtree", 32): 26.0, ("static", 32): 23.0, ("rbtree", 8161): 110.0}
+"""C nanoseconds per ``PHYS_TO_VM_PAGE`` by (backend, segments)."""
+PER_CALL_FACTOR: Final = 10.0
+"""The per-call target: within this factor of C."""
+GROWTH_LIMIT: Final = 2.0
+"""The mutation target: per-operation time grows at most this much from 10^3 to 10^6."""
+BACKEND_PAIRS: Final = (
+    ("kernel search", "static-bsearch", "rbtree"),
+    ("physseg per call", "fast-static", "fast-rbtree"),
+    ("physseg batch", "batch-static", "batch-rbtree"),
+)
+"""(label, static implementation, rbtree implementation) compared in percent."""
+
+
+def c_reference(impl: str, segments: int) -> float | None:
+    """The C figure an implementation is held against at ``segments``, or ``None``."""
+    backend = "rbtree" if impl.endswith("rbtree") else "static"
+    return C_NS.get((backend, segments))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One of the issue's speed targets and what this run measured for it."""
+
+    name: str
+    requirement: str
+    measured: str
+    verdict: str
+    """``met``, ``not met`` or ``not measured``."""
+
+
+def _largest(results: Iterable[LookupResult], kind: str, impl: str) -> LookupResult | None:
+    found = [r for r in results if r.case.kind == kind and impl in r.times]
+    return max(found, key=lambda r: r.lookups * r.runs, default=None)
+
+
+def _with_segments(
+    results: Iterable[LookupResult], segments: int, impl: str
+) -> LookupResult | None:
+    found = [r for r in results if r.case.segments == segments and impl in r.times]
+    return max(found, key=lambda r: r.lookups * r.runs, default=None)
+
+
+def _ns(result: LookupResult, impl: str) -> Summary:
+    return result.ns_per_lookup(impl)
+
+
+def _speed_target(
+    results: list[LookupResult], impl: str, segments: int, factor: float, name: str
+) -> Target:
+    if segments == 32:
+        kind, result = "fixed", _largest(results, "fixed", impl)
+    else:
+        kind, result = "fragmented", _with_segments(results, segments, impl)
+    c_ns = c_reference(impl, segments)
+    assert c_ns is not None
+    limit = c_ns * factor
+    requirement = f"<= {limit:g} ns ({'' if factor == 1 else f'{factor:g} x '}C {c_ns:g} ns)"
+    if result is None:
+        return Target(name, requirement, f"no {kind} case with {segments} segments", "not measured")
+    ns = _ns(result, impl)
+    measured = f"{ns.mean:.1f} ± {ns.margin:.1f} ns = {ns.mean / c_ns:.2f} x C ({result.case.name})"
+    return Target(name, requirement, measured, "met" if ns.mean <= limit else "not met")
+
+
+def evaluate_targets(results: BenchResults) -> list[Target]:
+    """The issue's targets, each with what was measured and a verdict."""
+    lookups = results.lookups
+    targets = [
+        _speed_target(lookups, "fast-static", 32, PER_CALL_FACTOR, "per call, static, 32 segs"),
+        _speed_target(lookups, "fast-rbtree", 32, PER_CALL_FACTOR, "per call, rbtree, 32 segs"),
+        _speed_target(lookups, "fast-rbtree", 8161, PER_CALL_FACTOR, "per call, rbtree, 8161 segs"),
+        _gap_target(lookups),
+        _speed_target(lookups, "batch-static", 32, 1.0, "batch, static, 32 segs"),
+        _speed_target(lookups, "batch-rbtree", 32, 1.0, "batch, rbtree, 32 segs"),
+        _speed_target(lookups, "batch-rbtree", 8161, 1.0, "batch, rbtree, 8161 segs"),
+    ]
+    targets.extend(_growth_targets(results.mutations))
+    return targets
+
+
+def _gap_target(results: list[LookupResult]) -> Target:
+    name = "per call: rbtree no slower than static"
+    requirement = "rbtree - static <= 95% margin of the difference"
+    result = next(
+        (
+            r
+            for r in sorted(results, key=lambda r: -r.lookups * r.runs)
+            if r.case.kind == "fixed" and "fast-rbtree" in r.times and "fast-static" in r.times
+        ),
+        None,
+    )
+    if result is None:
+        return Target(name, requirement, "fast-static and fast-rbtree not both run", "not measured")
+    rb = _ns(result, "fast-rbtree")
+    st = _ns(result, "fast-static")
+    noise = math.hypot(rb.margin, st.margin)
+    diff = percent_difference(st.mean, rb.mean)
+    measured = f"{diff:+.2f}% ({rb.mean - st.mean:+.1f} ± {noise:.1f} ns, {result.case.name})"
+    return Target(name, requirement, measured, "met" if rb.mean - st.mean <= noise else "not met")
+
+
+def _growth_targets(mutations: list[MutationResult]) -> list[Target]:
+    targets = []
+    ordered = sorted(mutations, key=lambda m: m.case.segments)
+    for op in ("plug", "unplug"):
+        name = f"{op}: growth 10^3 -> 10^6 segments"
+        requirement = f"<= {GROWTH_LIMIT:g} x"
+        base = next((m for m in ordered if m.case.segments == 10**3), None)
+        if base is None or len(ordered) < 2:
+            targets.append(
+                Target(name, requirement, "needs mutate-1K and a larger case", "not measured")
+            )
+            continue
+        top = ordered[-1]
+        low = summarize(getattr(base, f"{op}_us")).mean
+        high = summarize(getattr(top, f"{op}_us")).mean
+        growth = high / low
+        measured = f"{low:.1f} -> {high:.1f} µs = {growth:.2f} x (to {top.case.segments:,} segs)"
+        if top.case.segments < 10**6:
+            verdict = "not measured"
+            measured += "; run mutate-1M for the target"
+        else:
+            verdict = "met" if growth <= GROWTH_LIMIT else "not met"
+        targets.append(Target(name, requirement, measured, verdict))
+    return targets
+
+
+# --------------------------------------------------------------------- files
+def _summary_dict(summary: Summary) -> dict[str, float | int]:
+    return summary.as_dict()
+
+
+def results_dict(results: BenchResults) -> dict[str, Any]:
+    """Everything measured, JSON-ready: raw per-run samples and their statistics."""
+    lookups = []
+    for r in results.lookups:
+        impls = {}
+        for impl in r.impl_names():
+            c_ns = c_reference(impl, r.case.segments)
+            ns = r.ns_per_lookup(impl)
+            impls[impl] = {
+                "seconds": r.times[impl],
+                "stats_s": _summary_dict(r.seconds(impl)),
+                "stats_with_rng_s": _summary_dict(r.seconds(impl, with_rng=True)),
+                "ns_per_lookup": _summary_dict(ns),
+                "ns_per_lookup_with_rng": _summary_dict(r.ns_per_lookup(impl, with_rng=True)),
+                "warmup_s": r.warmup_s[impl],
+                "setup_s": r.setup_s(impl),
+                "c_ns": c_ns,
+                "x_c": None if c_ns is None else ns.mean / c_ns,
+            }
+        lookups.append(
+            {
+                "case": r.case.name,
+                "kind": r.case.kind,
+                "segments": r.case.segments,
+                "lookups": r.lookups,
+                "runs": r.runs,
+                "note": r.case.note,
+                "build_s": r.build_s,
+                "rng_array_s": r.rng_array,
+                "rng_list_s": r.rng_list,
+                "implementations": impls,
+                "percent_rbtree_vs_static": _pairs(r),
+            }
+        )
+    mutations = [
+        {
+            "case": m.case.name,
+            "segments": m.case.segments,
+            "runs": m.runs,
+            "ops_per_run": m.ops,
+            "build_s": m.build_s,
+            "plug_us": m.plug_us,
+            "unplug_us": m.unplug_us,
+            "plug_stats_us": _summary_dict(summarize(m.plug_us)),
+            "unplug_stats_us": _summary_dict(summarize(m.unplug_us)),
+        }
+        for m in results.mutations
+    ]
+    return {
+        "profile": results.profile,
+        "seed": results.seed,
+        "command": results.command,
+        "elapsed_s": results.elapsed_s,
+        "environment": results.environment,
+        "c_reference_ns": {f"{b}/{s}": ns for (b, s), ns in C_NS.items()},
+        "targets": [
+            {
+                "name": t.name,
+                "requirement": t.requirement,
+                "measured": t.measured,
+                "verdict": t.verdict,
+            }
+            for t in evaluate_targets(results)
+        ],
+        "lookups": lookups,
+        "mutations": mutations,
+    }
+
+
+def _pairs(result: LookupResult) -> dict[str, float]:
+    pairs = {}
+    for label, static, rbtree in BACKEND_PAIRS:
+        if static in result.times and rbtree in result.times:
+            pairs[label] = percent_difference(
+                result.seconds(static).mean, result.seconds(rbtree).mean
+            )
+    return pairs
+
+
+def write_json(results: BenchResults, path: Path) -> None:
+    """Write ``results.json``."""
+    path.write_text(json.dumps(results_dict(results), indent=2) + "\n", encoding="utf-8")
+
+
+CSV_FIELDS: Final = (
+    "case",
+    "kind",
+    "segments",
+    "implementation",
+    "ops_per_run",
+    "runs",
+    "mean_s",
+    "min_s",
+    "max_s",
+    "pstdev_s",
+    "margin95_s",
+    "mean_with_rng_s",
+    "ns_per_op",
+    "ns_per_op_margin95",
+    "ns_per_op_with_rng",
+    "c_ns",
+    "x_c",
+    "setup_s",
+)
+
+
+def _csv_rows(results: BenchResults) -> Iterable[dict[str, Any]]:
+    for r in results.lookups:
+        for impl in r.impl_names():
+            s = r.seconds(impl)
+            ns = r.ns_per_lookup(impl)
+            c_ns = c_reference(impl, r.case.segments)
+            yield {
+                "case": r.case.name,
+                "kind": r.case.kind,
+                "segments": r.case.segments,
+                "implementation": impl,
+                "ops_per_run": r.lookups,
+                "runs": r.runs,
+                "mean_s": s.mean,
+                "min_s": s.minimum,
+                "max_s": s.maximum,
+                "pstdev_s": s.pstdev,
+                "margin95_s": s.margin,
+                "mean_with_rng_s": r.seconds(impl, with_rng=True).mean,
+                "ns_per_op": ns.mean,
+                "ns_per_op_margin95": ns.margin,
+                "ns_per_op_with_rng": r.ns_per_lookup(impl, with_rng=True).mean,
+                "c_ns": "" if c_ns is None else c_ns,
+                "x_c": "" if c_ns is None else ns.mean / c_ns,
+                "setup_s": r.setup_s(impl),
+            }
+    for m in results.mutations:
+        for op in ("plug", "unplug"):
+            per_op_us = getattr(m, f"{op}_us")
+            s = summarize([us * m.ops / 1e6 for us in per_op_us])
+            ns = summarize([us * 1000 for us in per_op_us])
+            yield {
+                "case": m.case.name,
+                "kind": "mutation",
+                "segments": m.case.segments,
+                "implementation": op,
+                "ops_per_run": m.ops,
+                "runs": m.runs,
+                "mean_s": s.mean,
+                "min_s": s.minimum,
+                "max_s": s.maximum,
+                "pstdev_s": s.pstdev,
+                "margin95_s": s.margin,
+                "mean_with_rng_s": "",
+                "ns_per_op": ns.mean,
+                "ns_per_op_margin95": ns.margin,
+                "ns_per_op_with_rng": "",
+                "c_ns": "",
+                "x_c": "",
+                "setup_s": m.build_s,
+            }
+
+
+def write_csv(results: BenchResults, path: Path) -> None:
+    """Write ``results.csv``: one row per (case, implementation) or (case, plug/unplug)."""
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(_csv_rows(results))
+
+
+def _fmt_s(value: float) -> str:
+    return f"{value:.6f}" if value < 10 else f"{value:.3f}"
+
+
+def write_markdown(results: BenchResults, path: Path, figures: list[Path]) -> None:
+    """Write ``report.md``: targets, the paper-style tables per case, backend differences, RNG
+    cost, mutations and the figures."""
+    env = results.environment
+    lines = [
+        f"# physseg bench: {results.profile} profile",
+        "",
+        f"`{results.command}` (seed {results.seed}), {results.elapsed_s:.0f} s on "
+        f"{env.get('platform', '?')}, {env.get('cpus', '?')} CPUs, "
+        f"{env.get('implementation', 'Python')} {env.get('python', '?')}, "
+        f"numpy {env.get('numpy', '?')}.",
+        "",
+        "Times are seconds per run of N lookups (addresses generated in advance) unless said; "
+        "std dev is the population standard deviation, ±95% the margin of error of the mean "
+        "(Student's t). C figures: NetBSD's code in userspace, "
+        + ", ".join(f"{ns:g} ns ({b}, {s} segs)" for (b, s), ns in C_NS.items())
+        + ".",
+        "",
+        "## Targets",
+        "",
+        "| target | requirement | measured | verdict |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t.name} | {t.requirement} | {t.measured} | **{t.verdict}** |"
+        for t in evaluate_targets(results)
+    ]
+    for r in results.lookups:
+        lines += [
+            "",
+            f"## Case {r.case.name} ({r.case.kind}, {r.case.segments:,} segments, "
+            f"{r.lookups:,} lookups x {r.runs} runs)",
+            "",
+        ]
+        if r.case.note:
+            lines += [f"*{r.case.note}.*", ""]
+        lines += [
+            "| implementation | average | min | max | std dev | ±95% | average with RNG "
+            "| ns/lookup | x C | one-time setup (s) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for impl in r.impl_names():
+            s = r.seconds(impl)
+            ns = r.ns_per_lookup(impl)
+            c_ns = c_reference(impl, r.case.segments)
+            ratio = "" if c_ns is None else f"{ns.mean / c_ns:.2f}"
+            lines.append(
+                f"| {impl} | {_fmt_s(s.mean)} | {_fmt_s(s.minimum)} | {_fmt_s(s.maximum)} | "
+                f"{_fmt_s(s.pstdev)} | {_fmt_s(s.margin)} | "
+                f"{_fmt_s(r.seconds(impl, with_rng=True).mean)} | {ns.mean:.1f} | {ratio} | "
+                f"{r.setup_s(impl):.4f} |"
+            )
+        rng = summarize(r.rng_array)
+        rng_list = summarize([a + b for a, b in zip(r.rng_array, r.rng_list, strict=True)])
+        lines += [
+            "",
+            f"RNG per run: {rng.mean:.6f} s drawing the addresses (numpy), "
+            f"{rng_list.mean:.6f} s with their conversion to Python ints "
+            f"({rng_list.mean / r.lookups * 1e9:.1f} ns a lookup). Layout built in "
+            + ", ".join(f"{b}: {s:.3f} s" for b, s in r.build_s.items())
+            + ".",
+        ]
+        pairs = _pairs(r)
+        if pairs:
+            lines += [
+                "",
+                "R-B tree vs static array: "
+                + "; ".join(f"{label} {pct:+.2f}%" for label, pct in pairs.items())
+                + " (positive: the R-B tree is slower).",
+            ]
+    if results.mutations:
+        lines += [
+            "",
+            "## Plug and unplug",
+            "",
+            "Per run: K plugs into distinct holes of the fragmented layout, then the K unplugs "
+            "of those segments; microseconds per operation.",
+            "",
+            "| case | segments | runs x K | plug µs | ±95% | unplug µs | ±95% | build (s) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for m in results.mutations:
+            p = summarize(m.plug_us)
+            u = summarize(m.unplug_us)
+            lines.append(
+                f"| {m.case.name} | {m.case.segments:,} | {m.runs} x {m.ops} | {p.mean:.1f} | "
+                f"{p.margin:.1f} | {u.mean:.1f} | {u.margin:.1f} | {m.build_s:.2f} |"
+            )
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{fig.stem}]({fig.name})" for fig in figures]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------- screen
+def console_tables(results: BenchResults) -> list[Table]:
+    """The rich tables ``physseg bench`` prints: lookups, mutations, targets."""
+    tables: list[Table] = []
+    if results.lookups:
+        impls = list(dict.fromkeys(i for r in results.lookups for i in r.impl_names()))
+        table = Table(title="ns per lookup (mean ± 95% margin, without RNG)")
+        table.add_column("case")
+        table.add_column("segs", justify="right")
+        table.add_column("N x R", justify="right")
+        for impl in impls:
+            table.add_column(impl, justify="right")
+        table.add_column("RNG", justify="right")
+        for r in results.lookups:
+            cells = []
+            for impl in impls:
+                if impl in r.times:
+                    ns = r.ns_per_lookup(impl)
+                    cells.append(f"{ns.mean:,.1f} ±{ns.margin:,.1f}")
+                else:
+                    cells.append("")
+            rng = (sum(r.rng_array) + sum(r.rng_list)) / r.runs / r.lookups * 1e9
+            table.add_row(
+                r.case.name,
+                f"{r.case.segments:,}",
+                f"{_short(r.lookups)} x {r.runs}",
+                *cells,
+                f"{rng:.1f}",
+            )
+        tables.append(table)
+    if results.mutations:
+        table = Table(title="plug / unplug (µs per operation, mean ± 95% margin)")
+        for column in ("case", "segments", "runs x K", "plug", "unplug", "build s"):
+            table.add_column(column, justify="left" if column == "case" else "right")
+        for m in results.mutations:
+            p = summarize(m.plug_us)
+            u = summarize(m.unplug_us)
+            table.add_row(
+                m.case.name,
+                f"{m.case.segments:,}",
+                f"{m.runs} x {m.ops}",
+                f"{p.mean:.1f} ±{p.margin:.1f}",
+                f"{u.mean:.1f} ±{u.margin:.1f}",
+                f"{m.build_s:.2f}",
+            )
+        tables.append(table)
+    table = Table(title="targets")
+    for column in ("target", "requirement", "measured", "verdict"):
+        table.add_column(column)
+    for t in evaluate_targets(results):
+        style = {"met": "green", "not met": "red"}.get(t.verdict, "yellow")
+        table.add_row(t.name, t.requirement, t.measured, f"[{style}]{t.verdict}[/{style}]")
+    tables.append(table)
+    return tables
+
+
+def _short(count: int) -> str:
+    for value, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if count >= value and count % value == 0:
+            return f"{count // value}{suffix}"
+    return f"{count:,}"
+
+
+def write_outputs(results: BenchResults, out: Path) -> list[Path]:
+    """Write ``results.json``, ``results.csv``, the figures and ``report.md`` into ``out``
+    (created if missing); returns the paths written. Raises ``OSError`` if ``out`` cannot be
+    written."""
+    from physseg.bench.figures import write_figures
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "results.json"
+    csv_path = out / "results.csv"
+    markdown_path = out / "report.md"
+    write_json(results, json_path)
+    write_csv(results, csv_path)
+    figures = write_figures(results, out)
+    write_markdown(results, markdown_path, figures)
+    return [json_path, csv_path, markdown_path, *figures]

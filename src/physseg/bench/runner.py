@@ -1,0 +1,330 @@
+"""Running the cases: timed runs, side by side, with the random-number cost measured apart.
+
+A lookup case builds its layout once per kernel build, warms every implementation up with
+:data:`WARMUP_LOOKUPS` addresses (this is where the per-call memo and the batch table are
+filled; the time is reported), then does R runs. A run draws its N addresses in chunks of
+:data:`CHUNK` with a seeded numpy generator (timed: the RNG cost), and every implementation
+looks up every chunk (timed apart; the order of the implementations rotates from run to run).
+The garbage collector is off while timing, as ``timeit`` does.
+"""
+
+from __future__ import annotations
+
+import gc
+import platform
+import sys
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import numpy as np
+
+from physseg.bench.impls import Chunk, Impl
+from physseg.bench.stats import Summary, summarize
+from physseg.bench.workloads import LookupCase, MutationCase, Profile, build_kernel
+
+__all__ = [
+    "CHUNK",
+    "WARMUP_LOOKUPS",
+    "BenchResults",
+    "LookupResult",
+    "MutationResult",
+    "NullProgress",
+    "Progress",
+    "environment",
+    "run_cases",
+    "run_lookup_case",
+    "run_mutation_case",
+]
+
+CHUNK: Final = 1 << 20
+"""Addresses drawn and looked up at a time (a 100M-call run never holds 100M addresses)."""
+WARMUP_LOOKUPS: Final = 1 << 16
+"""Untimed-for-the-runs lookups per implementation before the first run (enough to touch every
+memo window of the 4 GiB case with overwhelming probability)."""
+
+
+class Progress(Protocol):
+    """Where the runner reports progress (the CLI draws rich progress bars)."""
+
+    def start(self, description: str, total: int) -> None:
+        """A new task of ``total`` steps begins."""
+
+    def advance(self, steps: int) -> None:
+        """``steps`` more steps of the current task are done."""
+
+
+class NullProgress:
+    """Progress that goes nowhere."""
+
+    def start(self, description: str, total: int) -> None:
+        """Ignore the new task."""
+
+    def advance(self, steps: int) -> None:
+        """Ignore the steps."""
+
+
+@dataclass(slots=True)
+class LookupResult:
+    """Timings of one lookup case: per implementation, the seconds of each run's lookups."""
+
+    case: LookupCase
+    lookups: int
+    runs: int
+    impls: list[Impl]
+    build_s: dict[str, float] = field(default_factory=dict)
+    """Seconds to build the layout, per kernel build."""
+    warmup_s: dict[str, float] = field(default_factory=dict)
+    """Seconds of the warm-up pass (``WARMUP_LOOKUPS`` lookups), per implementation."""
+    times: dict[str, list[float]] = field(default_factory=dict)
+    rng_array: list[float] = field(default_factory=list)
+    """Per run: seconds to draw the addresses as numpy arrays."""
+    rng_list: list[float] = field(default_factory=list)
+    """Per run: seconds to turn them into Python ints (what per-call implementations read)."""
+
+    def impl_names(self) -> list[str]:
+        """The implementations that ran, in report order."""
+        return [impl.name for impl in self.impls]
+
+    def seconds(self, impl: str, *, with_rng: bool = False) -> Summary:
+        """Run-time statistics of ``impl`` in seconds, optionally with the RNG cost added
+        (array drawing for batch implementations, plus the list conversion for the others)."""
+        times = self.times[impl]
+        if with_rng:
+            rng = self._rng_for(impl)
+            times = [t + r for t, r in zip(times, rng, strict=True)]
+        return summarize(times)
+
+    def ns_per_lookup(self, impl: str, *, with_rng: bool = False) -> Summary:
+        """Run-time statistics of ``impl`` as nanoseconds per lookup."""
+        return self.seconds(impl, with_rng=with_rng).scaled(1e9 / self.lookups)
+
+    def rng_seconds(self, impl: str) -> Summary:
+        """Statistics of the per-run RNG cost ``impl`` pays."""
+        return summarize(self._rng_for(impl))
+
+    def setup_s(self, impl: str) -> float:
+        """One-time cost of ``impl`` beyond its steady lookups: the warm-up pass minus what the
+        same number of lookups takes in the runs (the memo fill or table build), >= 0."""
+        steady = self.seconds(impl).mean / self.lookups * WARMUP_LOOKUPS
+        return max(0.0, self.warmup_s[impl] - steady)
+
+    def _rng_for(self, impl: str) -> list[float]:
+        style = next(i.style for i in self.impls if i.name == impl)
+        if style == "batch":
+            return self.rng_array
+        return [a + b for a, b in zip(self.rng_array, self.rng_list, strict=True)]
+
+
+@dataclass(slots=True)
+class MutationResult:
+    """Timings of one mutation case: per run, the mean microseconds of a plug and an unplug."""
+
+    case: MutationCase
+    runs: int
+    ops: int
+    build_s: float = 0.0
+    plug_us: list[float] = field(default_factory=list)
+    unplug_us: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BenchResults:
+    """Everything one ``physseg bench`` invocation measured."""
+
+    profile: str
+    seed: int
+    command: str
+    lookups: list[LookupResult] = field(default_factory=list)
+    mutations: list[MutationResult] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@contextmanager
+def _gc_off() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _case_seed(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def run_lookup_case(
+    case: LookupCase,
+    impls: Sequence[Impl],
+    *,
+    runs: int,
+    lookups: int,
+    seed: int,
+    progress: Progress | None = None,
+) -> LookupResult:
+    """Time ``runs`` runs of ``lookups`` lookups for every implementation in ``impls`` that
+    runs on one of the case's builds. Raises ``ValueError`` for a non-positive count or when
+    no implementation applies."""
+    if runs < 1 or lookups < 1:
+        raise ValueError(f"{case.name}: runs and lookups must be positive ({runs}, {lookups})")
+    chosen = [impl for impl in impls if impl.build in case.builds]
+    if not chosen:
+        raise ValueError(f"{case.name}: none of the implementations runs on {case.builds}")
+    progress = progress or NullProgress()
+    result = LookupResult(case, lookups, runs, chosen)
+    progress.start(f"{case.name}: building {case.segments} segments", len(chosen) + 1)
+    kernels = {}
+    for build in dict.fromkeys(impl.build for impl in chosen):
+        started = time.perf_counter()
+        kernels[build] = build_kernel(case, build, seed)
+        result.build_s[build] = time.perf_counter() - started
+    runners = {impl.name: impl.runner(kernels[impl.build]) for impl in chosen}
+    salt = _case_seed(case.name)
+    with _gc_off():
+        warm = case.addresses(np.random.default_rng([seed, salt, 1 << 30]), WARMUP_LOOKUPS)
+        warm_chunk = Chunk(warm, warm.tolist())
+        for impl in chosen:
+            started = time.perf_counter()
+            runners[impl.name](warm_chunk)
+            result.warmup_s[impl.name] = time.perf_counter() - started
+            progress.advance(1)
+    progress.start(f"{case.name}: {runs} x {lookups:,} lookups", runs * lookups)
+    result.times = {impl.name: [] for impl in chosen}
+    with _gc_off():
+        for run in range(runs):
+            rng = np.random.default_rng([seed, salt, run])
+            spent = dict.fromkeys(runners, 0.0)
+            rng_array = rng_list = 0.0
+            order = chosen[run % len(chosen) :] + chosen[: run % len(chosen)]
+            for first in range(0, lookups, CHUNK):
+                count = min(CHUNK, lookups - first)
+                t0 = time.perf_counter()
+                array = case.addresses(rng, count)
+                t1 = time.perf_counter()
+                chunk = Chunk(array, array.tolist())
+                t2 = time.perf_counter()
+                rng_array += t1 - t0
+                rng_list += t2 - t1
+                for impl in order:
+                    started = time.perf_counter()
+                    runners[impl.name](chunk)
+                    spent[impl.name] += time.perf_counter() - started
+                del chunk
+                progress.advance(count)
+            for name, seconds in spent.items():
+                result.times[name].append(seconds)
+            result.rng_array.append(rng_array)
+            result.rng_list.append(rng_list)
+    return result
+
+
+def run_mutation_case(
+    case: MutationCase,
+    *,
+    runs: int,
+    ops: int,
+    seed: int,
+    progress: Progress | None = None,
+) -> MutationResult:
+    """Time ``runs`` runs of ``ops`` plugs into distinct holes of the case's layout followed by
+    the ``ops`` unplugs of the plugged segments (the layout is the same after every run).
+    Raises ``ValueError`` for a non-positive count, ``AssertionError`` if an operation fails."""
+    if runs < 1 or ops < 1:
+        raise ValueError(f"{case.name}: runs and ops must be positive ({runs}, {ops})")
+    progress = progress or NullProgress()
+    progress.start(f"{case.name}: building {case.segments:,} segments", 1)
+    started = time.perf_counter()
+    kernel, holes = case.build(np.random.default_rng([seed, 0]))
+    build_s = time.perf_counter() - started
+    progress.advance(1)
+    ops = min(ops, len(holes))
+    result = MutationResult(case, runs, ops, build_s)
+    progress.start(f"{case.name}: {runs} x {ops:,} plugs + unplugs", runs * ops)
+    plug = kernel.uvm_physseg_plug
+    unplug = kernel.uvm_physseg_unplug
+    clock = time.perf_counter_ns
+    rng = np.random.default_rng([seed, _case_seed(case.name)])
+    with _gc_off():
+        for _ in range(runs):
+            chosen = [holes[g] for g in rng.choice(len(holes), size=ops, replace=False).tolist()]
+            plug_ns = unplug_ns = 0
+            for pfn, pages in chosen:
+                t0 = clock()
+                ok, _ = plug(pfn, pages)
+                plug_ns += clock() - t0
+                assert ok, f"plug({pfn:#x}, {pages}) failed"
+            for pfn, pages in chosen:
+                t0 = clock()
+                ok = unplug(pfn, pages)
+                unplug_ns += clock() - t0
+                assert ok, f"unplug({pfn:#x}, {pages}) failed"
+            assert kernel.uvm_physseg_get_entries() == case.segments
+            result.plug_us.append(plug_ns / ops / 1000)
+            result.unplug_us.append(unplug_ns / ops / 1000)
+            progress.advance(ops)
+    return result
+
+
+def environment() -> dict[str, str]:
+    """The machine and software the numbers come from."""
+    import os
+
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "cpus": str(os.cpu_count()),
+    }
+
+
+def run_cases(
+    cases: Sequence[LookupCase | MutationCase],
+    impls: Sequence[Impl],
+    *,
+    runs: int | None,
+    lookups: int | None,
+    ops: int | None,
+    seed: int,
+    profile: Profile,
+    command: str,
+    progress: Progress | None = None,
+) -> BenchResults:
+    """Run every case with the profile's sizes (``runs``, ``lookups`` and ``ops`` override
+    them when given; a fixed case always does its own N lookups)."""
+    started = time.perf_counter()
+    results = BenchResults(profile.name, seed, command, environment=environment())
+    for case in cases:
+        if isinstance(case, MutationCase):
+            results.mutations.append(
+                run_mutation_case(
+                    case,
+                    runs=runs or profile.mutation_runs,
+                    ops=ops or profile.mutation_ops,
+                    seed=seed,
+                    progress=progress,
+                )
+            )
+        else:
+            count = case.lookups if case.kind == "fixed" else lookups or profile.lookups
+            results.lookups.append(
+                run_lookup_case(
+                    case,
+                    impls,
+                    runs=runs or profile.runs,
+                    lookups=count,
+                    seed=seed,
+                    progress=progress,
+                )
+            )
+    results.elapsed_s = time.perf_counter() - started
+    return results
