@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from physseg import __version__
 from physseg.errors import KernelAssertionError, KernelPanic, PhysSegError
 
-COMMAND_MODULES = ("demo", "boot", "show", "plug", "unplug", "find", "replay", "map")
+COMMAND_MODULES = ("demo", "boot", "show", "plug", "unplug", "find", "replay", "map", "simulate")
 
 
 class CommandError(Exception):
