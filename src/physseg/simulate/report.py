@@ -26,6 +26,11 @@ JSON_LIST_LIMIT: Final = 100
 """Events and refusals kept per run in the JSON file (the totals are always given)."""
 COLOURS: Final = {"coalesce": "tab:blue", "plain": "tab:orange"}
 """Line colour of each policy in the figure."""
+SIZE_TITLES: Final = {
+    "balloon": "reservation: target (dashed) and current, as the hypervisor counts it",
+    "virtio-mem": "device size: requested (dashed) and plugged",
+}
+"""Title of the size panel for each driver."""
 LOG_SCALE_SEGMENTS: Final = 50
 """Above this many segments the segment panel switches to a log scale."""
 _STYLES: Final[dict[str, dict[str, float]]] = {
@@ -151,9 +156,7 @@ def plot(results: Sequence[SimResult], page_size: int, path: Path, title: str) -
             **style,
         )
     size_axis.set_ylabel("MiB")
-    size_axis.set_title(
-        "target and current size (balloon: reservation; virtio-mem: requested and plugged)"
-    )
+    size_axis.set_title(SIZE_TITLES.get(results[0].driver, "target and current size"))
     if max(int(r.timeline.column("segments").max()) for r in results) > LOG_SCALE_SEGMENTS:
         seg_axis.set_yscale("log")
         seg_axis.set_ylabel("segments (log scale)")
