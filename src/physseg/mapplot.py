@@ -259,7 +259,9 @@ class BrokenAxis:
     @classmethod
     def build(cls, ranges: Sequence[Interval]) -> BrokenAxis:
         """Group ``ranges`` (non-empty) into blocks, cutting at holes larger than
-        :data:`BREAK_MIN_FRACTION` of the whole span of RAM, and lay the blocks out.
+        :data:`BREAK_MIN_FRACTION` of the whole span of RAM, and lay the blocks out: widths
+        proportional to size, except that blocks below :data:`MIN_BLOCK_FRACTION` are widened
+        to it and the others share what is left (when there is room for that at all).
         O(n log n)."""
         spans = merge(ranges)
         total = sum(end - start for start, end in spans)
@@ -272,12 +274,14 @@ class BrokenAxis:
         room = 1.0 - BREAK_WIDTH * (len(blocks) - 1)
         sizes = np.array([end - start for start, end in blocks], dtype=float)
         widths = sizes / sizes.sum() * room
-        for _ in range(len(blocks)):
-            small = widths < MIN_BLOCK_FRACTION
-            if not small.any() or small.all():
+        fixed = np.zeros(len(blocks), dtype=bool)
+        while MIN_BLOCK_FRACTION * len(blocks) < room:
+            spare = room - MIN_BLOCK_FRACTION * fixed.sum()
+            widths = np.where(fixed, MIN_BLOCK_FRACTION, sizes / sizes[~fixed].sum() * spare)
+            too_small = ~fixed & (widths < MIN_BLOCK_FRACTION)
+            if not too_small.any():
                 break
-            spare = room - MIN_BLOCK_FRACTION * small.sum()
-            widths = np.where(small, MIN_BLOCK_FRACTION, sizes / sizes[~small].sum() * spare)
+            fixed |= too_small
         knots: list[tuple[int, float]] = []
         breaks: list[tuple[int, int, float]] = []
         position = 0.0

@@ -21,9 +21,11 @@ strings, ``steal`` a boolean, ``free_list`` an integer.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePath
 from typing import Final
 
@@ -35,6 +37,8 @@ TEXT: Final = "text"
 JSONL: Final = "jsonl"
 FORMATS: Final = (TEXT, JSONL)
 
+_PFN_RANGE: Final = re.compile(r"\[(0x[0-9a-f]+), (0x[0-9a-f]+)\)")
+_PFN: Final = re.compile(r"\bpfn (0x[0-9a-f]+)")
 EXPECT_VALUES: Final = ("managed", "hole")
 _TRUE: Final = ("yes", "true", "1", "on")
 _FALSE: Final = ("no", "false", "0", "off")
@@ -324,7 +328,7 @@ def op_to_dict(op: TraceOp) -> dict[str, object]:
         case Plug(addr=addr, size=size) | Unplug(addr=addr, size=size):
             record["addr"] = format_addr(addr)
             record["size"] = format_quantity(size)
-        case PhysLoad():
+        case _:
             record["addr"] = format_addr(op.addr)
             record["size"] = format_quantity(op.size)
             if op.avail_start is not None:
@@ -382,40 +386,73 @@ def _pfn(mem: PhysMem, what: str, addr: int | None) -> int | None:
     return addr >> mem.page_shift
 
 
-def apply_op(mem: PhysMem, op: TraceOp) -> Segment | FindResult:
-    """Apply ``op`` to ``mem``: byte ranges become page ranges, then the matching
-    :class:`PhysMem` call runs. Returns the new segment (``plug``, ``physload``), the lookup
-    (``find``) or ``None`` (``unplug``, ``init``).
+def in_bytes(message: str, page_shift: int) -> str:
+    """``message`` from :class:`PhysMem` (which names page frame numbers) with its PFN ranges
+    ``[0x.., 0x..)`` and ``pfn 0x..`` turned into byte addresses, for people who typed bytes.
+    O(len(message)).
 
-    Raises ``InvalidArgumentError`` for a range that is not page-aligned, whatever
-    :class:`PhysMem` raises (every such failure leaves ``mem`` unchanged), and
-    ``TraceCheckError`` when a ``find`` does not meet its ``expect=``. Costs what the
-    :class:`PhysMem` call costs."""
+    >>> in_bytes("unplug [0x40, 0x41): pfn 0x40 is in a hole", 12)
+    'unplug [0x40000, 0x41000): address 0x40000 is in a hole'
+    """
+    message = _PFN_RANGE.sub(
+        lambda m: f"[{int(m[1], 16) << page_shift:#x}, {int(m[2], 16) << page_shift:#x})",
+        message,
+    )
+    return _PFN.sub(lambda m: f"address {int(m[1], 16) << page_shift:#x}", message)
+
+
+def _find(mem: PhysMem, addr: int, expect: str | None) -> FindResult:
+    found = mem.find(addr >> mem.page_shift)
+    answer = "hole" if found is None else "managed"
+    if expect is not None and expect != answer:
+        where = "in a hole"
+        if found is not None:
+            seg = found[0]
+            where = (
+                f"managed by segment [{seg.start << mem.page_shift:#x},"
+                f" {seg.end << mem.page_shift:#x})"
+            )
+        raise TraceCheckError(f"find {addr:#x}: expected {expect}, but it is {where}")
+    return found
+
+
+def _call(mem: PhysMem, op: TraceOp) -> Callable[[], Segment | FindResult]:
+    """The :class:`PhysMem` call ``op`` makes, its byte ranges checked and made pages."""
     match op:
         case Plug(addr=addr, size=size):
-            return mem.plug(*_pages(mem, "plug", addr, size))
+            return partial(mem.plug, *_pages(mem, "plug", addr, size))
         case Unplug(addr=addr, size=size):
-            mem.unplug(*_pages(mem, "unplug", addr, size))
-            return None
+            return partial(mem.unplug, *_pages(mem, "unplug", addr, size))
         case Find(addr=addr, expect=expect):
-            found = mem.find(addr >> mem.page_shift)
-            answer = "hole" if found is None else "managed"
-            if expect is not None and expect != answer:
-                where = "in a hole" if found is None else f"managed by segment {found[0]}"
-                raise TraceCheckError(f"find {addr:#x}: expected {expect}, but it is {where}")
-            return found
-        case PhysLoad():
+            return partial(_find, mem, addr, expect)
+        case Init(steal=steal):
+            return partial(mem.boot, steal=steal)
+        case _:
             first, npages = _pages(mem, "physload", op.addr, op.size)
-            return mem.load(
+            return partial(
+                mem.load,
                 first,
                 first + npages,
                 _pfn(mem, "physload avail_start", op.avail_start),
                 _pfn(mem, "physload avail_end", op.avail_end),
                 op.free_list,
             )
-        case Init(steal=steal):
-            mem.boot(steal=steal)
-            return None
+
+
+def apply_op(mem: PhysMem, op: TraceOp) -> Segment | FindResult:
+    """Apply ``op`` to ``mem``: byte ranges become page ranges, then the matching
+    :class:`PhysMem` call runs. Returns the new segment (``plug``, ``physload``), the lookup
+    (``find``) or ``None`` (``unplug``, ``init``).
+
+    Raises ``InvalidArgumentError`` for a range that is not page-aligned, whatever
+    :class:`PhysMem` raises (same type, message in bytes by :func:`in_bytes`; every such
+    failure leaves ``mem`` unchanged), and ``TraceCheckError`` when a ``find`` does not meet
+    its ``expect=``. Costs what the :class:`PhysMem` call costs."""
+    call = _call(mem, op)
+    try:
+        return call()
+    except PhysSegError as exc:
+        raise type(exc)(in_bytes(str(exc), mem.page_shift)) from None
 
 
 # --------------------------------------------------------------------------- replaying

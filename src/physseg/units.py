@@ -9,7 +9,7 @@ spellings ``64M``, ``64MB``, ``64MiB`` and ``64 m`` are the same number; ``B`` a
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from fractions import Fraction
 from typing import Final
 
 UNIT_SHIFTS: Final = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
@@ -56,10 +56,10 @@ def parse_bytes(text: str) -> int:
     shift = UNIT_SHIFTS[(match["unit"] or "").upper()]
     if number[:2].lower() == "0x":
         return int(number, 16) << shift
-    value = Decimal(number.replace("_", "")) * (1 << shift)
-    if value != value.to_integral_value():
+    value = Fraction(number.replace("_", "")) * (1 << shift)
+    if value.denominator != 1:
         raise UnitError(f"{text!r} is not a whole number of bytes")
-    return int(value)
+    return value.numerator
 
 
 def format_size(nbytes: int) -> str:

@@ -33,7 +33,7 @@ from physseg.commands.boot import positive_int
 from physseg.physmem import PhysMem
 from physseg.state import MachineConfig, MachineState, save_state
 from physseg.table import make_console, totals, totals_text
-from physseg.trace import FORMATS, ReplayReport, detect_format, replay
+from physseg.trace import FORMATS, JSONL, ReplayReport, detect_format, replay
 
 PROGRESS_MIN_BYTES: Final = 64 << 10
 """Traces at least this long (about 2,000 lines) get a progress bar on a terminal."""
@@ -128,6 +128,14 @@ def _start(args: argparse.Namespace) -> tuple[MachineState, PhysMem]:
     return open_machine(args.state)
 
 
+def shown(line: str, fmt: str) -> str:
+    """A trace line as a failure message quotes it: a text line without its comment and with
+    single spaces, a JSON line stripped."""
+    if fmt == JSONL:
+        return line.strip()
+    return " ".join(line.split("#", 1)[0].split())
+
+
 def summary(report: ReplayReport) -> str:
     """One line: operations read, applied (per kind, with the find answers), failed."""
     kinds = ", ".join(f"{name} {count}" for name, count in sorted(report.counts.items()))
@@ -170,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         save_state(args.state, state)
     for failure in report.failures:
         print(
-            f"physseg replay: {source}:{failure.line_no}: {failure.text.strip()}: {failure.reason}",
+            f"physseg replay: {source}:{failure.line_no}: {shown(failure.text, fmt)}:"
+            f" {failure.reason}",
             file=sys.stderr,
         )
     if args.json:
