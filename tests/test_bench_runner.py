@@ -4,6 +4,7 @@ physseg.bench.report / figures: targets, JSON, CSV, Markdown, tables and PNG fil
 from __future__ import annotations
 
 import csv
+import gc
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from physseg.bench.runner import (
     LookupResult,
     MutationResult,
     NullProgress,
+    clock_overhead_ns,
     environment,
     run_cases,
     run_lookup_case,
@@ -63,6 +65,7 @@ def test_a_lookup_case_times_every_implementation_in_every_run() -> None:
     )
     assert result.impl_names() == list(IMPLS)
     assert all(len(times) == 3 and min(times) > 0 for times in result.times.values())
+    assert all(len(times) == 3 and min(times) > 0 for times in result.wall_times.values())
     assert len(result.rng_array) == len(result.rng_list) == 3
     assert set(result.build_s) == {"static-bsearch", "static-random", "rbtree"}
     assert set(result.warmup_s) == set(IMPLS)
@@ -143,6 +146,11 @@ def test_null_progress_and_environment() -> None:
     env = environment()
     assert env["python"].count(".") == 2
     assert int(env["cpus"]) >= 1
+    assert len(env["load_average"].split()) == 3
+
+
+def test_the_clock_overhead_is_small_and_not_negative() -> None:
+    assert 0 <= clock_overhead_ns() < 100_000
 
 
 # --------------------------------------------------------------------- report
@@ -327,3 +335,36 @@ def test_warmup_constant_is_used_for_setup() -> None:
     result.warmup_s["fast-rbtree"] = WARMUP_LOOKUPS * 1e-8 + 0.25
     assert result.setup_s("fast-rbtree") == pytest.approx(0.25)
     assert QUICK.runs >= 10
+
+
+def test_only_mutations_draw_only_the_mutation_figure(tmp_path: Path) -> None:
+    only = results([], [mutation("mutate-1K", [20.0], [10.0])])
+    assert [p.name for p in write_figures(only, tmp_path)] == ["figure4_mutation.png"]
+    console = Console(width=200, record=True, color_system=None)
+    for table in report.console_tables(results([], [])):
+        console.print(table)
+    assert "ns per lookup" not in console.export_text()
+
+
+def test_figure3_keeps_the_biggest_case_of_a_segment_count(tmp_path: Path) -> None:
+    big = synthetic("1MB", {"rbtree": [800 * NS, 810 * NS]}, lookups=10**6)
+    small = synthetic("64MB", {"rbtree": [900 * NS, 910 * NS]}, lookups=1000)
+    paths = write_figures(results([big, small], []), tmp_path)
+    assert [p.name for p in paths] == ["figure2_fragmentation.png", "figure3_cost_vs_segments.png"]
+
+
+def test_timing_leaves_a_disabled_garbage_collector_disabled() -> None:
+    gc.disable()
+    try:
+        run_lookup_case(lookup_case("100"), [IMPLS["fast-rbtree"]], runs=1, lookups=10, seed=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_markdown_without_figures_or_mutations(tmp_path: Path) -> None:
+    path = tmp_path / "report.md"
+    report.write_markdown(results([synthetic("1K", {"rbtree": [1e-6]})], []), path, [])
+    text = path.read_text()
+    assert "## Case 1K" in text
+    assert "## Figures" not in text and "## Plug and unplug" not in text

@@ -178,6 +178,7 @@ def results_dict(results: BenchResults) -> dict[str, Any]:
             ns = r.ns_per_lookup(impl)
             impls[impl] = {
                 "seconds": r.times[impl],
+                "wall_seconds": r.wall_times.get(impl, []),
                 "stats_s": _summary_dict(r.seconds(impl)),
                 "stats_with_rng_s": _summary_dict(r.seconds(impl, with_rng=True)),
                 "ns_per_lookup": _summary_dict(ns),
@@ -349,9 +350,11 @@ def write_markdown(results: BenchResults, path: Path, figures: list[Path]) -> No
         f"`{results.command}` (seed {results.seed}), {results.elapsed_s:.0f} s on "
         f"{env.get('platform', '?')}, {env.get('cpus', '?')} CPUs, "
         f"{env.get('implementation', 'Python')} {env.get('python', '?')}, "
-        f"numpy {env.get('numpy', '?')}.",
+        f"numpy {env.get('numpy', '?')}; load average {env.get('load_average', '?')} before, "
+        f"{env.get('load_average_after', '?')} after.",
         "",
-        "Times are seconds per run of N lookups (addresses generated in advance) unless said; "
+        "Times are CPU seconds of the benchmark thread per run of N lookups (addresses generated "
+        "in advance) unless said; wall times are in results.json; "
         "std dev is the population standard deviation, ±95% the margin of error of the mean "
         "(Student's t). C figures: NetBSD's code in userspace, "
         + ", ".join(f"{ns:g} ns ({b}, {s} segs)" for (b, s), ns in C_NS.items())

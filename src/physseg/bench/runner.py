@@ -6,11 +6,17 @@ filled; the time is reported), then does R runs. A run draws its N addresses in 
 :data:`CHUNK` with a seeded numpy generator (timed: the RNG cost), and every implementation
 looks up every chunk (timed apart; the order of the implementations rotates from run to run).
 The garbage collector is off while timing, as ``timeit`` does.
+
+Times are the thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``), less the cost of reading that
+clock: on a shared machine it leaves out the periods other processes hold the CPU, which wall
+time would charge to physseg. Wall times are recorded next to them (``wall_times``), and the
+load average before and after a benchmark goes in its environment.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import sys
 import time
@@ -34,6 +40,7 @@ __all__ = [
     "MutationResult",
     "NullProgress",
     "Progress",
+    "clock_overhead_ns",
     "environment",
     "run_cases",
     "run_lookup_case",
@@ -42,6 +49,8 @@ __all__ = [
 
 CHUNK: Final = 1 << 20
 """Addresses drawn and looked up at a time (a 100M-call run never holds 100M addresses)."""
+CLOCK_CALIBRATION: Final = 2000
+"""Back-to-back clock reads whose minimum is the clock's own cost, subtracted from timings."""
 WARMUP_LOOKUPS: Final = 1 << 16
 """Untimed-for-the-runs lookups per implementation before the first run (enough to touch every
 memo window of the 4 GiB case with overwhelming probability)."""
@@ -80,6 +89,9 @@ class LookupResult:
     warmup_s: dict[str, float] = field(default_factory=dict)
     """Seconds of the warm-up pass (``WARMUP_LOOKUPS`` lookups), per implementation."""
     times: dict[str, list[float]] = field(default_factory=dict)
+    """Per implementation, per run: CPU seconds of the lookups."""
+    wall_times: dict[str, list[float]] = field(default_factory=dict)
+    """The same in wall-clock seconds."""
     rng_array: list[float] = field(default_factory=list)
     """Per run: seconds to draw the addresses as numpy arrays."""
     rng_list: list[float] = field(default_factory=list)
@@ -156,6 +168,19 @@ def _gc_off() -> Iterator[None]:
             gc.enable()
 
 
+def clock_overhead_ns() -> int:
+    """What one reading of the thread CPU clock costs (the least of many back-to-back
+    readings), in nanoseconds."""
+    clock = time.thread_time_ns
+    best = None
+    for _ in range(CLOCK_CALIBRATION):
+        t0 = clock()
+        t1 = clock()
+        best = t1 - t0 if best is None else min(best, t1 - t0)
+    assert best is not None
+    return best
+
+
 def _case_seed(name: str) -> int:
     return zlib.crc32(name.encode())
 
@@ -187,41 +212,50 @@ def run_lookup_case(
         result.build_s[build] = time.perf_counter() - started
     runners = {impl.name: impl.runner(kernels[impl.build]) for impl in chosen}
     salt = _case_seed(case.name)
+    cpu = time.thread_time_ns
+    wall = time.perf_counter_ns
+    overhead = clock_overhead_ns()
     with _gc_off():
         warm = case.addresses(np.random.default_rng([seed, salt, 1 << 30]), WARMUP_LOOKUPS)
         warm_chunk = Chunk(warm, warm.tolist())
         for impl in chosen:
-            started = time.perf_counter()
+            t0 = cpu()
             runners[impl.name](warm_chunk)
-            result.warmup_s[impl.name] = time.perf_counter() - started
+            result.warmup_s[impl.name] = max(0, cpu() - t0 - overhead) / 1e9
             progress.advance(1)
     progress.start(f"{case.name}: {runs} x {lookups:,} lookups", runs * lookups)
     result.times = {impl.name: [] for impl in chosen}
+    result.wall_times = {impl.name: [] for impl in chosen}
     with _gc_off():
         for run in range(runs):
             rng = np.random.default_rng([seed, salt, run])
-            spent = dict.fromkeys(runners, 0.0)
-            rng_array = rng_list = 0.0
+            spent = dict.fromkeys(runners, 0)
+            spent_wall = dict.fromkeys(runners, 0)
+            rng_array = rng_list = 0
             order = chosen[run % len(chosen) :] + chosen[: run % len(chosen)]
             for first in range(0, lookups, CHUNK):
                 count = min(CHUNK, lookups - first)
-                t0 = time.perf_counter()
+                t0 = cpu()
                 array = case.addresses(rng, count)
-                t1 = time.perf_counter()
+                t1 = cpu()
                 chunk = Chunk(array, array.tolist())
-                t2 = time.perf_counter()
-                rng_array += t1 - t0
-                rng_list += t2 - t1
+                t2 = cpu()
+                rng_array += max(0, t1 - t0 - overhead)
+                rng_list += max(0, t2 - t1 - overhead)
                 for impl in order:
-                    started = time.perf_counter()
+                    w0 = wall()
+                    t0 = cpu()
                     runners[impl.name](chunk)
-                    spent[impl.name] += time.perf_counter() - started
+                    t1 = cpu()
+                    spent_wall[impl.name] += wall() - w0
+                    spent[impl.name] += max(0, t1 - t0 - overhead)
                 del chunk
                 progress.advance(count)
-            for name, seconds in spent.items():
-                result.times[name].append(seconds)
-            result.rng_array.append(rng_array)
-            result.rng_list.append(rng_list)
+            for name in runners:
+                result.times[name].append(spent[name] / 1e9)
+                result.wall_times[name].append(spent_wall[name] / 1e9)
+            result.rng_array.append(rng_array / 1e9)
+            result.rng_list.append(rng_list / 1e9)
     return result
 
 
@@ -234,7 +268,8 @@ def run_mutation_case(
     progress: Progress | None = None,
 ) -> MutationResult:
     """Time ``runs`` runs of ``ops`` plugs into distinct holes of the case's layout followed by
-    the ``ops`` unplugs of the plugged segments (the layout is the same after every run).
+    the ``ops`` unplugs of the plugged segments (the layout is the same after every run); a
+    run's per-operation time is its loop's CPU time over ``ops``.
     Raises ``ValueError`` for a non-positive count, ``AssertionError`` if an operation fails."""
     if runs < 1 or ops < 1:
         raise ValueError(f"{case.name}: runs and ops must be positive ({runs}, {ops})")
@@ -249,34 +284,30 @@ def run_mutation_case(
     progress.start(f"{case.name}: {runs} x {ops:,} plugs + unplugs", runs * ops)
     plug = kernel.uvm_physseg_plug
     unplug = kernel.uvm_physseg_unplug
-    clock = time.perf_counter_ns
+    cpu = time.thread_time_ns
+    overhead = clock_overhead_ns()
     rng = np.random.default_rng([seed, _case_seed(case.name)])
     with _gc_off():
         for _ in range(runs):
             chosen = [holes[g] for g in rng.choice(len(holes), size=ops, replace=False).tolist()]
-            plug_ns = unplug_ns = 0
-            for pfn, pages in chosen:
-                t0 = clock()
-                ok, _ = plug(pfn, pages)
-                plug_ns += clock() - t0
-                assert ok, f"plug({pfn:#x}, {pages}) failed"
-            for pfn, pages in chosen:
-                t0 = clock()
-                ok = unplug(pfn, pages)
-                unplug_ns += clock() - t0
-                assert ok, f"unplug({pfn:#x}, {pages}) failed"
+            t0 = cpu()
+            plugged = [plug(pfn, pages)[0] for pfn, pages in chosen]
+            t1 = cpu()
+            unplugged = [unplug(pfn, pages) for pfn, pages in chosen]
+            t2 = cpu()
+            assert all(plugged), "a plug into a hole failed"
+            assert all(unplugged), "an unplug of a plugged hole failed"
             assert kernel.uvm_physseg_get_entries() == case.segments
-            result.plug_us.append(plug_ns / ops / 1000)
-            result.unplug_us.append(unplug_ns / ops / 1000)
+            result.plug_us.append(max(0, t1 - t0 - overhead) / ops / 1000)
+            result.unplug_us.append(max(0, t2 - t1 - overhead) / ops / 1000)
             progress.advance(ops)
     return result
 
 
 def environment() -> dict[str, str]:
-    """The machine and software the numbers come from."""
-    import os
-
+    """The machine and software the numbers come from, and the load average now."""
     return {
+        "load_average": " ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "numpy": np.__version__,
@@ -327,4 +358,5 @@ def run_cases(
                 )
             )
     results.elapsed_s = time.perf_counter() - started
+    results.environment["load_average_after"] = environment()["load_average"]
     return results

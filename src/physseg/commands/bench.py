@@ -4,6 +4,7 @@ the paper's statistics, tables and figures written to ``--out``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -154,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     )
     console.print(
         f"physseg bench: {profile.name} profile, {len(cases)} cases "
-        f"({', '.join(case.name for case in cases)}), seed {args.seed}"
+        f"({', '.join(case.name for case in cases)}), seed {args.seed}; times are CPU time "
+        f"of the benchmark thread (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
     )
     bars = Progress(
         TextColumn("{task.description}"),
