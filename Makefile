@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-paper clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/physseg demo
+	$(BIN)/physseg bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -26,6 +26,10 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only
+
+# The paper's sizes: 100 runs of up to 10^8 lookups and 10^6 segments (many hours).
+bench-paper: $(STAMP)
+	$(BIN)/physseg bench --paper
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from physseg import __version__
 from physseg.errors import KernelAssertionError, KernelPanic, PhysSegError
 
-COMMAND_MODULES = ("demo", "boot", "show", "plug", "unplug", "find", "replay", "map", "simulate")
+COMMAND_MODULES = (
+    "demo",
+    "boot",
+    "show",
+    "plug",
+    "unplug",
+    "find",
+    "replay",
+    "map",
+    "simulate",
+    "bench",
+)
 
 
 class CommandError(Exception):
