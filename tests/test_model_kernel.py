@@ -39,6 +39,7 @@ from hypothesis.stateful import (
 from physseg import KernelAssertionError, KernelPanic
 from physseg.netbsd import Kernel, make_kernel
 from test_model_naive import (
+    UNPLUG_SHAPES,
     Expected,
     NaiveKernel,
     NaiveSeg,
@@ -46,6 +47,7 @@ from test_model_naive import (
     Unmodelled,
     check_agreement,
     fields,
+    unplug_range,
 )
 
 UNIVERSE = 160
@@ -75,9 +77,6 @@ def loads(free_lists: st.SearchStrategy[int]) -> st.SearchStrategy[tuple[int, in
 GOOD_LOADS = loads(st.integers(0, NFREELIST - 1))
 ANY_LOADS = loads(st.integers(-1, 4 * NFREELIST).map(_free_list))
 
-SHAPES = ("whole", "front", "back", "middle", "cross", "hole")
-"""How an unplug range sits in the segment it is aimed at."""
-
 
 @dataclass(frozen=True)
 class Config:
@@ -99,28 +98,6 @@ CONFIGS = [
     Config("static-random", "static", 8, "random"),
     Config("static-bigfirst", "static", 8, "bigfirst"),
 ]
-
-
-def unplug_range(model: NaiveKernel, seg: NaiveSeg, shape: str, a: int, b: int) -> tuple[int, int]:
-    """A ``(pfn, pages)`` range of the given shape relative to ``seg``; a shape the segment is
-    too small for becomes a whole-segment range."""
-    n = seg.end - seg.start
-    if shape == "front" and n > 1:
-        return seg.start, 1 + a % (n - 1)
-    if shape == "back" and n > 1:
-        pages = 1 + a % (n - 1)
-        return seg.end - pages, pages
-    if shape == "middle" and n > 2:
-        off = 1 + a % (n - 2)
-        return seg.start + off, 1 + b % (n - 1 - off)
-    if shape == "cross":
-        off = a % n
-        return seg.start + off, n - off + 1 + b % 3
-    if shape == "hole":
-        holes = [pfn for pfn in range(UNIVERSE) if model.owner(pfn) is None]
-        pfn = holes[a % len(holes)] if holes else UNIVERSE + a
-        return pfn, 1 + b % 4
-    return seg.start, n
 
 
 class KernelMachine(RuleBasedStateMachine):
@@ -241,12 +218,12 @@ class KernelMachine(RuleBasedStateMachine):
     @precondition(at_boot_with_segments)
     @rule(
         index=st.integers(0, 63),
-        shape=st.sampled_from(SHAPES),
+        shape=st.sampled_from(UNPLUG_SHAPES),
         a=st.integers(0, 255),
         b=st.integers(0, 255),
     )
     def boot_unplug(self, index: int, shape: str, a: int, b: int) -> None:
-        pfn, pages = unplug_range(self.model, self.pick(index), shape, a, b)
+        pfn, pages = unplug_range(self.model, self.pick(index), shape, a, b, UNIVERSE)
         outcome = self.run(
             lambda: self.model.unplug(pfn, pages),
             lambda: self.kernel.uvm_physseg_unplug(pfn, pages),
@@ -290,13 +267,13 @@ class KernelMachine(RuleBasedStateMachine):
     @precondition(at_run_time)
     @rule(
         index=st.integers(0, 63),
-        shape=st.sampled_from(SHAPES),
+        shape=st.sampled_from(UNPLUG_SHAPES),
         a=st.integers(0, 255),
         b=st.integers(0, 255),
         atomic=st.booleans(),
     )
     def unplug(self, index: int, shape: str, a: int, b: int, atomic: bool) -> None:
-        pfn, pages = unplug_range(self.model, self.pick(index), shape, a, b)
+        pfn, pages = unplug_range(self.model, self.pick(index), shape, a, b, UNIVERSE)
         outcome = self.run(
             lambda: self.model.unplug(pfn, pages, atomic=atomic),
             lambda: self.kernel.uvm_physseg_unplug(pfn, pages, atomic=atomic),

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from physseg import PhysMem
 from physseg.netbsd import Kernel
 from physseg.segment import Segment
 
@@ -730,6 +731,63 @@ def _check_pages(kernel: Kernel, model: NaiveKernel, records: list[Segment], mem
         assert extent.regions() == slab.extent.as_regions()
         if slab.extent.fixed is not None:
             assert extent.descriptors_free == slab.extent.free_static
+
+
+UNPLUG_SHAPES = ("whole", "front", "back", "middle", "cross", "hole")
+"""How an unplug range sits in the segment it is aimed at."""
+
+
+def unplug_range(
+    model: NaiveKernel, seg: NaiveSeg, shape: str, a: int, b: int, universe: int
+) -> tuple[int, int]:
+    """A ``(pfn, pages)`` range of the given shape (one of :data:`UNPLUG_SHAPES`) relative to
+    ``seg``, sized by the draws ``a`` and ``b``; a shape the segment is too small for becomes a
+    whole-segment range. ``hole`` picks an unmanaged PFN below ``universe``."""
+    n = seg.end - seg.start
+    if shape == "front" and n > 1:
+        return seg.start, 1 + a % (n - 1)
+    if shape == "back" and n > 1:
+        pages = 1 + a % (n - 1)
+        return seg.end - pages, pages
+    if shape == "middle" and n > 2:
+        off = 1 + a % (n - 2)
+        return seg.start + off, 1 + b % (n - 1 - off)
+    if shape == "cross":
+        off = a % n
+        return seg.start + off, n - off + 1 + b % 3
+    if shape == "hole":
+        holes = [pfn for pfn in range(universe) if model.owner(pfn) is None]
+        pfn = holes[a % len(holes)] if holes else universe + a
+        return pfn, 1 + b % 4
+    return seg.start, n
+
+
+def full_state(pm: PhysMem) -> Hashable:
+    """Everything observable about ``pm``: its ``snapshot()`` plus what a snapshot leaves out
+    (the kernel's segment count, the boot pool cursor, every extent's descriptor counts, the
+    contents of every page entry of every live slab, the pages stolen at boot). Two equal
+    results mean a call changed nothing."""
+    kernel = pm.kernel
+    records = list(kernel.segments())
+    slabs = {r.pgs.slab.ident: r.pgs.slab for r in records if r.pgs is not None}
+    extents = {id(r.ext): r.ext.extent for r in records if r.ext is not None}
+    return (
+        pm.snapshot(),
+        kernel.uvm_physseg_get_entries(),
+        getattr(kernel, "nseg", None),
+        tuple(
+            sorted(
+                (e.name, e.destroyed)
+                + (() if e.destroyed else (e.descriptors_in_use, e.descriptors_free))
+                for e in extents.values()
+            )
+        ),
+        tuple(
+            (ident, slab.phys_addr.tobytes(), slab.flags.tobytes(), slab.free_list.tobytes())
+            for ident, slab in sorted(slabs.items())
+        ),
+        tuple(kernel.stolen),
+    )
 
 
 # ---------------------------------------------------------------------- the model's own tests

@@ -44,6 +44,9 @@ from physseg.segment import Segment as SegmentRecord
 DEFAULT_PHYSSEG_MAX: Final = 64
 """``VM_PHYSSEG_MAX`` of NetBSD/amd64, the default boot pool size."""
 
+_U64_MAX: Final = (1 << 64) - 1
+"""The largest ``paddr_t`` / ``u_long``."""
+
 _T = TypeVar("_T")
 
 
@@ -205,7 +208,9 @@ class PhysMem:
         return self._kernel.physmem
 
     # ----------------------------------------------------------------- validation
-    def _int(self, op: str, name: str, value: object, minimum: int = 0) -> int:
+    def _int(
+        self, op: str, name: str, value: object, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise InvalidArgumentError(
                 f"{op}: {name} must be an int, not {type(value).__name__} {value!r}"
@@ -213,11 +218,13 @@ class PhysMem:
         number = int(value)
         if number < minimum:
             raise InvalidArgumentError(f"{op}: {name} must be >= {minimum}, not {number}")
+        if maximum is not None and number > maximum:
+            raise InvalidArgumentError(f"{op}: {name} must be <= {maximum:#x}, not {number:#x}")
         return number
 
     def _range(self, op: str, pfn: object, npages: object) -> tuple[int, int]:
         first = self._int(op, "pfn", pfn)
-        count = self._int(op, "npages", npages, minimum=1)
+        count = self._int(f"{op} at pfn {first:#x}", "npages", npages, minimum=1)
         if first + count > self.max_pfn:
             raise InvalidArgumentError(
                 f"{op} {_span(first, count)}: beyond the 64-bit physical address space"
@@ -239,18 +246,30 @@ class PhysMem:
             )
 
     def _boot_transaction(self, op: str, call: Callable[[], _T]) -> _T:
-        """Run a boot-time kernel call; on a panic restore the state from before it."""
+        """Run a boot-time kernel call; on a panic or KASSERT restore the state from before it
+        and raise what the kernel ran into: ``CapacityError`` when a split needed a boot pool
+        slot and none was left, ``LastSegmentError`` when a page steal would have removed the
+        last segment (the kernel's "out of memory!" panics in unplug and physunload), else
+        ``OutOfMemoryError`` (no free page left to steal)."""
         kernel = self._kernel
         backup = copy.deepcopy(kernel, {id(kernel.allocator): kernel.allocator})
         try:
             return call()
         except (KernelPanic, KernelAssertionError) as exc:
             self._kernel = backup
-            if "out of memory" in str(exc):
-                if self._kernel.uvm_physseg_get_entries() == 1 or "physget" in str(exc):
-                    raise LastSegmentError(f"{op}: would remove the last segment ({exc})") from None
-                raise OutOfMemoryError(f"{op}: {exc}") from None
-            raise OutOfMemoryError(f"{op}: the kernel refused: {exc}") from None
+            reason = str(exc)
+            if "VM_PHYSSEG_MAX" in reason:
+                raise CapacityError(
+                    f"{op}: splitting a segment needs a boot segment slot and all"
+                    f" {backup.VM_PHYSSEG_MAX} are used (raise physseg_max)"
+                ) from None
+            if reason.endswith("out of memory!"):
+                records = list(backup.segments())
+                which = f" {_view(records[0])}" if len(records) == 1 else ""
+                raise LastSegmentError(
+                    f"{op}: would remove the last segment{which} ({reason})"
+                ) from None
+            raise OutOfMemoryError(f"{op}: no free page left to steal ({reason})") from None
 
     # ----------------------------------------------------------------- boot time
     def load(
@@ -308,8 +327,11 @@ class PhysMem:
     def steal_page(self) -> int:
         """Take one free page at boot (``uvm_page_physget``) and return its byte address.
 
-        Raises ``BootPhaseError`` after boot, ``OutOfMemoryError`` when no page is free and
-        ``LastSegmentError`` when the only page left would remove the last segment."""
+        Raises ``BootPhaseError`` after boot, ``OutOfMemoryError`` when no page is free,
+        ``LastSegmentError`` when the only page left would remove the last segment and
+        ``CapacityError`` when taking the page splits a segment (rbtree: the first free page
+        lies above unavailable ones) and no boot segment slot is left. State unchanged on
+        error."""
         op = "steal_page"
         with self._lock:
             self._need_booted(op, booted=False)
@@ -324,8 +346,10 @@ class PhysMem:
         segments, as the kernel does; ``steal=False`` allocates it outside them (the ATF
         ``uvm_page_init_fake``), leaving the segments as loaded.
 
-        Raises ``BootPhaseError`` when already booted or nothing is loaded, and
-        ``OutOfMemoryError`` when the segments cannot hold their own page array."""
+        Raises ``BootPhaseError`` when already booted or nothing is loaded,
+        ``OutOfMemoryError`` when the segments cannot hold their own page array, and, from the
+        page stealing, ``LastSegmentError`` and ``CapacityError`` as :meth:`steal_page`. State
+        unchanged on error."""
         op = "boot"
         with self._lock:
             self._need_booted(op, booted=False)
@@ -364,6 +388,11 @@ class PhysMem:
                 raise OutOfMemoryError(
                     f"{op} {_span(first, count)}: allocation failed ({exc})"
                 ) from None
+            except MemoryError as exc:
+                raise OutOfMemoryError(
+                    f"{op} {_span(first, count)}: no memory for a page-array slab sized from"
+                    f" uvmexp.npages ({self._kernel.uvmexp.npages}): {exc}"
+                ) from None
             if not ok:
                 reason = "an allocation failed"
                 if count > self._kernel.uvmexp.npages:
@@ -386,15 +415,24 @@ class PhysMem:
         Raises ``BootPhaseError`` before boot, ``InvalidArgumentError``,
         ``RangeNotManagedError`` (starts in a hole or crosses the segment's end),
         ``LastSegmentError``, ``UnsupportedOperationError`` (middle split on the static
-        backend) and ``OutOfMemoryError`` (an allocation failed; nothing changed). O(log n)."""
+        backend; with ``physseg_max=1``, removing a boot-time segment whole, whose record the
+        kernel cannot free) and ``OutOfMemoryError`` (an allocation failed; nothing changed).
+        O(log n)."""
         op = "unplug"
         with self._lock:
             self._need_booted(op, booted=True)
             first, count = self._range(op, pfn, npages)
             seg = self._segment_holding(op, first, count)
-            if count == seg.end - seg.start and self._kernel.uvm_physseg_get_entries() == 1:
+            whole = count == seg.end - seg.start
+            if whole and self._kernel.uvm_physseg_get_entries() == 1:
                 raise LastSegmentError(
                     f"{op} {_span(first, count)}: would remove the last segment {_view(seg)}"
+                )
+            if whole and seg.pool_slot >= 0 and self._kernel.VM_PHYSSEG_MAX == 1:
+                raise UnsupportedOperationError(
+                    f"{op} {_span(first, count)}: segment {_view(seg)} holds the only boot pool"
+                    " record, which the kernel cannot free with physseg_max=1 (it panics"
+                    ' "tried to free() the entire static array!")'
                 )
             middle = first > seg.start and first + count < seg.end
             if middle and self.backend != "rbtree":
@@ -449,10 +487,11 @@ class PhysMem:
     def set_start_hint(self, segment: Segment, hint: int) -> Segment:
         """Set a live segment's start hint (a search cache for page allocation); returns the
         updated view. Raises ``StaleSegmentError`` when ``segment`` no longer describes a
-        live segment, ``InvalidArgumentError`` for a bad hint."""
+        live segment, ``InvalidArgumentError`` for a hint that is not an int in
+        ``[0, 2**64)`` (the kernel's field is a ``u_long``)."""
         op = "set_start_hint"
         with self._lock:
-            value = self._int(op, "hint", hint)
+            value = self._int(op, "hint", hint, maximum=_U64_MAX)
             record = self._live(op, segment)
             record.start_hint = value
             return _view(record)
@@ -486,9 +525,34 @@ class PhysMem:
 
     def pages(self, addresses: Any) -> PageBatch:
         """Batch :meth:`page` over an array of byte addresses (see
-        :class:`physseg.lookup.PageBatch`). O(m log n)."""
+        :class:`physseg.lookup.PageBatch`; the result has the shape of ``addresses``). O(m)
+        after an O(n log n) rebuild when the segments changed.
+
+        Raises ``InvalidArgumentError`` unless every address is an int in ``[0, 2**64)``
+        (a bool, float or string array is refused, not truncated), and ``BootPhaseError``
+        before boot, as :meth:`page` does."""
+        op = "pages"
+        batch = np.asarray(addresses)
+        if batch.size == 0:
+            batch = batch.astype(np.uint64)
+        if batch.dtype.kind == "O" and all(
+            isinstance(a, int | np.integer) and not isinstance(a, bool) for a in batch.flat
+        ):
+            if not all(0 <= int(a) <= _U64_MAX for a in batch.flat):
+                bad = next(int(a) for a in batch.flat if not 0 <= int(a) <= _U64_MAX)
+                raise InvalidArgumentError(f"{op}: address {bad:#x} is not in [0, 2**64)")
+            batch = batch.astype(np.uint64)
+        if batch.dtype.kind not in "iu":
+            raise InvalidArgumentError(
+                f"{op}: addresses must be integers, not an array of {batch.dtype}"
+            )
+        if batch.dtype.kind == "i" and batch.size and int(batch.min()) < 0:
+            raise InvalidArgumentError(
+                f"{op}: address {int(batch.min()):#x} is negative (addresses are in [0, 2**64))"
+            )
         with self._lock:
-            return self._kernel.phys_to_vm_pages(addresses)
+            self._need_booted(op, booted=True)
+            return self._kernel.phys_to_vm_pages(batch.astype(np.uint64, copy=False))
 
     def __iter__(self) -> Iterator[Segment]:
         """The segments in the backend's order (address order for the rbtree), as views
