@@ -96,7 +96,7 @@ it bounds the memo at ~300 MiB whatever the address stream."""
 
 SECTION_SHIFT: Final = 15
 """log2 of the frames per section of the batch table: 32768 frames, 128 MiB of 4 KiB pages
-(Linux x86-64's ``SECTION_SIZE_BITS`` = 27). A materialised section costs 8 bytes a frame;
+(Linux x86-64's ``SECTION_SIZE_BITS`` = 27). A materialised section costs 16 bytes a frame;
 smaller sections waste less on sparse maps but lengthen the top level."""
 SECTION_MASK: Final = (1 << SECTION_SHIFT) - 1
 MAX_DIRECT_FRAMES: Final = 1 << 22

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -85,11 +85,12 @@ def _figure1(result: LookupResult, out: Path) -> Path:
     axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, (title, static, rbtree) in zip(axes, panels, strict=False):
         samples = [np.asarray(result.times[impl]) for impl in (static, rbtree)]
-        low = min(float(s.min()) for s in samples)
-        high = max(float(s.max()) for s in samples)
-        pad = (high - low) * 0.05 or high * 0.01
-        bins = np.linspace(low - pad, high + pad, min(40, max(8, result.runs // 2)) + 1)
         for impl, sample in zip((static, rbtree), samples, strict=True):
+            # Bins of each implementation's own range: two narrow distributions far apart
+            # keep their shapes instead of collapsing into one bar each.
+            low, high = float(sample.min()), float(sample.max())
+            pad = (high - low) * 0.05 or high * 0.002
+            bins = np.linspace(low - pad, high + pad, min(25, max(6, result.runs // 3)) + 1)
             stats = summarize(sample.tolist())
             ax.hist(
                 sample,
@@ -105,7 +106,7 @@ def _figure1(result: LookupResult, out: Path) -> Path:
         ax.set_title(f"{title}\nR-B tree {abs(gap):.2f}% {word} than the static array")
         ax.set_xlabel(f"run time of {_short(result.lookups)} calls (s)")
         ax.set_ylabel("runs")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="best")
         ax.grid(alpha=0.3)
     figure.suptitle(
         f"Figure 1: distribution of {result.runs} runs of {_short(result.lookups)} "
@@ -180,38 +181,50 @@ def _figure2(results: list[LookupResult], out: Path) -> Path:
     return path
 
 
+def _points(results: list[LookupResult], impl: str) -> dict[int, tuple[float, float]]:
+    """(mean, margin) ns per lookup of ``impl`` by segment count, from the largest case."""
+    best: dict[int, tuple[float, float, int]] = {}
+    for r in results:
+        if impl in r.times:
+            ns = r.ns_per_lookup(impl)
+            size = r.lookups * r.runs
+            if r.case.segments not in best or size > best[r.case.segments][2]:
+                best[r.case.segments] = (ns.mean, ns.margin, size)
+    return {segs: (mean, margin) for segs, (mean, margin, _) in best.items()}
+
+
 def _figure3(results: list[LookupResult], out: Path) -> Path:
-    figure = _figure(8.5, 5.5)
+    figure = _figure(10.5, 5.8)
     ax = figure.subplots()
+    booted = [r for r in results if r.case.kind != "fixed"]
+    fixed = [r for r in results if r.case.kind == "fixed"]
     for impl, color in COLORS.items():
-        points: dict[int, Any] = {}
-        for r in results:
-            if impl in r.times:
-                ns = r.ns_per_lookup(impl)
-                best = points.get(r.case.segments)
-                if best is None or r.lookups * r.runs > best[2]:
-                    points[r.case.segments] = (ns.mean, ns.margin, r.lookups * r.runs)
-        if not points:
-            continue
-        segs = sorted(points)
-        ax.errorbar(
-            segs,
-            [points[s][0] for s in segs],
-            yerr=[points[s][1] for s in segs],
-            marker="o",
-            markersize=5,
-            capsize=3,
-            color=color,
-            label=LABELS[impl],
-            linestyle="-" if len(segs) > 1 else "none",
-        )
+        for subset, marker, style, suffix in (
+            (booted, "o", "-", "fragmented layouts"),
+            (fixed, "s", "none", "fixed case, at boot"),
+        ):
+            points = _points(subset, impl)
+            if not points:
+                continue
+            segs = sorted(points)
+            ax.errorbar(
+                segs,
+                [points[n][0] for n in segs],
+                yerr=[points[n][1] for n in segs],
+                marker=marker,
+                markersize=6,
+                capsize=3,
+                color=color,
+                linestyle=style if len(segs) > 1 else "none",
+                label=f"{LABELS[impl]} ({suffix})",
+            )
     for (backend, c_segs), c_ns in C_NS.items():
         ax.plot(c_segs, c_ns, marker="*", markersize=14, color="black", linestyle="none")
         ax.annotate(
             f"C {backend} {c_ns:g} ns",
             (c_segs, c_ns),
             textcoords="offset points",
-            xytext=(8, -4 if backend == "static" else 6),
+            xytext=(9, -9 if backend == "static" else 3),
             fontsize=8,
         )
         ax.plot(
@@ -219,18 +232,22 @@ def _figure3(results: list[LookupResult], out: Path) -> Path:
             c_ns * PER_CALL_FACTOR,
             marker="_",
             markersize=18,
+            markeredgewidth=2,
             color="black",
             linestyle="none",
         )
-    ax.plot([], [], marker="_", color="black", linestyle="none", label="10 x C (per-call target)")
     ax.plot([], [], marker="*", color="black", linestyle="none", label="NetBSD C in userspace")
+    ax.plot(
+        [], [], marker="_", markeredgewidth=2, color="black", linestyle="none",
+        label="10 x C (the per-call target)",
+    )  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("segments (log scale)")
     ax.set_ylabel("time per lookup (ns, log scale)")
     ax.set_title("Figure 3: cost per PHYS_TO_VM_PAGE against the number of segments")
-    ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3, which="both")
+    figure.legend(fontsize=8, loc="outside right upper")
     path = out / "figure3_cost_vs_segments.png"
     figure.savefig(path)
     return path
