@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from physseg.physmem import Segment
+from physseg.physmem import Segment, Snapshot
 from physseg.state import MachineState, snapshot_holes, snapshot_stats
 from physseg.units import format_addr, format_count, format_size
 
@@ -38,11 +38,16 @@ def make_console(stream: TextIO | None = None) -> Console:
     )
 
 
+def snapshot(state: MachineState) -> Snapshot:
+    """The saved machine's snapshot; an empty, unbooted one when it has none."""
+    if state.snapshot is None:
+        return Snapshot(state.config.backend, False, (), 0, 0, ())
+    return state.snapshot
+
+
 def segments(state: MachineState) -> list[Segment]:
     """The saved machine's segments in address order. O(n log n)."""
-    if state.snapshot is None:
-        return []
-    return sorted((s.view for s in state.snapshot.segments), key=lambda v: v.start)
+    return sorted((s.view for s in snapshot(state).segments), key=lambda v: v.start)
 
 
 def short_freelist(state: MachineState, index: int) -> str:
@@ -96,13 +101,12 @@ def holes_table(state: MachineState) -> Table:
     table.add_column("start", justify="right")
     table.add_column("end", justify="right")
     table.add_column("size", justify="right")
-    if state.snapshot is not None:
-        for start, end in snapshot_holes(state.snapshot):
-            table.add_row(
-                format_addr(start << shift),
-                format_addr(end << shift),
-                format_size((end - start) << shift),
-            )
+    for start, end in snapshot_holes(snapshot(state)):
+        table.add_row(
+            format_addr(start << shift),
+            format_addr(end << shift),
+            format_size((end - start) << shift),
+        )
     return table
 
 
@@ -121,19 +125,15 @@ def totals_text(state: MachineState) -> Text:
 
 
 def totals(state: MachineState) -> dict[str, int]:
-    """The machine's counters (:meth:`physseg.PhysMem.stats`), all zero before a boot."""
-    if state.snapshot is None:
-        return dict.fromkeys(
-            ("segments", "managed_pages", "free_pages", "physmem", "holes", "slabs"), 0
-        )
-    return snapshot_stats(state.snapshot)
+    """The machine's counters (:meth:`physseg.PhysMem.stats`)."""
+    return snapshot_stats(snapshot(state))
 
 
 def header_text(state: MachineState, path: str) -> Text:
     """The line naming the machine: map, backend, page size, phase and state file."""
     info = state.map_info
     where = "no map" if info is None else f"{info.name} ({info.format})"
-    phase = "booted" if state.snapshot is not None and state.snapshot.booted else "not booted"
+    phase = "booted" if snapshot(state).booted else "not booted"
     text = Text()
     text.append(where, style="bold")
     text.append(
@@ -152,7 +152,7 @@ def machine_view(state: MachineState, path: str, *, limit: int | None) -> Render
     parts.append(segments_table(state, shown, title="Segments"))
     if len(shown) < len(rows):
         parts.append(Text(f"... and {len(rows) - len(shown)} more segments (--all lists them)"))
-    if state.snapshot is not None and snapshot_holes(state.snapshot):
+    if snapshot_holes(snapshot(state)):
         parts.append(holes_table(state))
     parts.append(totals_text(state))
     return Group(*parts)
@@ -182,10 +182,10 @@ def machine_dict(state: MachineState, path: str) -> dict[str, object]:
     totals and boot warnings."""
     shift = state.config.page_shift
     info = state.map_info
-    holes = [] if state.snapshot is None else snapshot_holes(state.snapshot)
+    holes = snapshot_holes(snapshot(state))
     return {
         "state": path,
-        "booted": state.snapshot is not None and state.snapshot.booted,
+        "booted": snapshot(state).booted,
         "machine": {
             "backend": state.config.backend,
             "physseg_max": state.config.physseg_max,
