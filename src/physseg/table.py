@@ -92,8 +92,9 @@ def segments_table(
     return table
 
 
-def holes_table(state: MachineState) -> Table:
-    """A table of the unmanaged ranges between segments. O(n log n)."""
+def holes_table(state: MachineState, holes: Sequence[tuple[int, int]]) -> Table:
+    """A table of ``holes`` (unmanaged PFN ranges ``[start, end)`` of ``state``) in bytes.
+    O(len(holes))."""
     shift = state.config.page_shift
     table = Table(
         title="Holes (not managed)", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False
@@ -101,7 +102,7 @@ def holes_table(state: MachineState) -> Table:
     table.add_column("start", justify="right")
     table.add_column("end", justify="right")
     table.add_column("size", justify="right")
-    for start, end in snapshot_holes(snapshot(state)):
+    for start, end in holes:
         table.add_row(
             format_addr(start << shift),
             format_addr(end << shift),
@@ -144,16 +145,22 @@ def header_text(state: MachineState, path: str) -> Text:
 
 
 def machine_view(state: MachineState, path: str, *, limit: int | None) -> RenderableType:
-    """The whole machine for ``show``: header, segments (the first ``limit``, all when
-    ``None``), holes and totals."""
+    """The whole machine for ``show``: header, segments and holes (the first ``limit`` of
+    each, all when ``None``) and totals."""
     rows = segments(state)
+    holes = snapshot_holes(snapshot(state))
     parts: list[RenderableType] = [header_text(state, path)]
     shown = rows if limit is None else rows[:limit]
     parts.append(segments_table(state, shown, title="Segments"))
     if len(shown) < len(rows):
         parts.append(Text(f"... and {len(rows) - len(shown)} more segments (--all lists them)"))
-    if snapshot_holes(snapshot(state)):
-        parts.append(holes_table(state))
+    if holes:
+        shown_holes = holes if limit is None else holes[:limit]
+        parts.append(holes_table(state, shown_holes))
+        if len(shown_holes) < len(holes):
+            parts.append(
+                Text(f"... and {len(holes) - len(shown_holes)} more holes (--all lists them)")
+            )
     parts.append(totals_text(state))
     return Group(*parts)
 
