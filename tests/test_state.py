@@ -144,7 +144,7 @@ page_ranges = st.tuples(st.integers(0, 63), st.integers(1, 16))
 
 
 @settings(
-    max_examples=min(settings.default.max_examples, 25),
+    max_examples=min(settings().max_examples, 25),
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.tuples(st.booleans(), page_ranges), max_size=12))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from physseg import PhysMem
+from physseg import PhysMem, Segment
 from physseg.errors import InvalidArgumentError, RangeNotManagedError, RangeOverlapError
 from physseg.trace import (
     JSONL,
@@ -244,12 +244,12 @@ def test_word_soup_parses_or_raises_trace_parse_error(words: list[str]) -> None:
 def test_apply_op_drives_every_physmem_call() -> None:
     mem = PhysMem()
     seg = apply_op(mem, PhysLoad(16 * MIB, 16 * MIB, 20 * MIB, 24 * MIB, 3))
-    assert seg is not None
+    assert isinstance(seg, Segment)
     assert (seg.start, seg.end, seg.avail_start, seg.avail_end) == (0x1000, 0x2000, 0x1400, 0x1800)
     assert apply_op(mem, Init(steal=False)) is None
     assert mem.booted
     plugged = apply_op(mem, Plug(GIB, 4 * MIB))
-    assert plugged == mem.find(GIB >> 12)[0]  # type: ignore[index]
+    assert (plugged, 0) == mem.find(GIB >> 12)
     assert apply_op(mem, Unplug(GIB, 4096)) is None
     assert apply_op(mem, Find(GIB + 4096, "managed")) == mem.find((GIB >> 12) + 1)
     assert apply_op(mem, Find(GIB, "hole")) is None
