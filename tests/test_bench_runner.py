@@ -368,3 +368,11 @@ def test_markdown_without_figures_or_mutations(tmp_path: Path) -> None:
     text = path.read_text()
     assert "## Case 1K" in text
     assert "## Figures" not in text and "## Plug and unplug" not in text
+
+
+def test_one_run_cannot_tell_whether_the_rbtree_is_slower() -> None:
+    fixed = synthetic("100K", {"fast-static": [100 * NS], "fast-rbtree": [101 * NS]})
+    by_name = {t.name: t for t in report.evaluate_targets(results([fixed], []))}
+    verdict = by_name["per call: rbtree no slower than static"]
+    assert verdict.verdict == "not measured"
+    assert "one run" in verdict.measured
