@@ -139,8 +139,8 @@ class Kernel(ABC):
         self.physmem = 0
         self.version = 0
         """Bumped on every change of the segment layout; caches compare against it."""
-        self.stolen: list[int] = []
-        """Byte addresses of the pages ``uvm_page_init`` stole for the page array."""
+        self.stolen: list[tuple[int, int]] = []
+        """``(byte address, pages)`` runs that ``uvm_page_init`` stole for the page array."""
         self._lookup_cache: dict[int, LookupTable] = {}
         self._init_storage()
         self.uvm_physseg_init()
@@ -483,13 +483,45 @@ class Kernel(ABC):
         freepages = sum(seg.end - seg.start for seg in self.segments())
         pagecount = ((freepages + 1) << self.PAGE_SHIFT) // (self.PAGE_SIZE + SIZEOF_VM_PAGE)
         steal = -(-pagecount * SIZEOF_VM_PAGE // self.PAGE_SIZE)
-        for _ in range(steal):
-            ok, pa = self.uvm_page_physget()
-            if not ok:
-                panic("uvm_pageboot_alloc: out of memory")
-            assert pa is not None
-            self.stolen.append(pa)
+        while steal > 0:
+            run = self._steal_run(steal)
+            if run is None:
+                ok, pa = self.uvm_page_physget()
+                if not ok or pa is None:
+                    panic("uvm_pageboot_alloc: out of memory")
+                run = (pa, 1)
+            self.stolen.append(run)
+            steal -= run[1]
         self._page_init_loop(Page(Slab(pagecount, "boot page array"), 0), pagecount)
+
+    def _steal_run(self, limit: int) -> tuple[int, int] | None:
+        """Up to ``limit`` ``uvm_page_physget`` calls in one step, when they would all take
+        their page from the same edge of the same segment: the first segment on free list 0,
+        in physget's walk order, whose edge page is free (pass 1 of the first free list), kept
+        at one page or more so that no call of the run would remove it. ``None`` when no such
+        run of two pages or more exists (the caller then makes one exact call). Same end state
+        as the single calls; O(n) per run instead of O(n) per page."""
+        backwards = self.VM_PHYSSEG_STRAT == VM_PSTRAT_BIGFIRST
+        lcv = self.uvm_physseg_get_last() if backwards else self.uvm_physseg_get_first()
+        while self.uvm_physseg_valid_p(lcv):
+            seg = self.seg(lcv)
+            if seg.free_list == VM_FREELIST_DEFAULT and seg.avail_start < seg.avail_end:
+                front = seg.avail_start == seg.start
+                if front or seg.avail_end == seg.end:
+                    room = min(seg.avail_end - seg.avail_start, seg.end - seg.start) - 1
+                    count = min(limit, room)
+                    if count < 2:
+                        return None
+                    first = seg.avail_start if front else seg.avail_end - count
+                    self._take_edge(lcv, seg, front, count)
+                    return self.ctob(first), count
+            lcv = self.uvm_physseg_get_prev(lcv) if backwards else self.uvm_physseg_get_next(lcv)
+        return None
+
+    @abstractmethod
+    def _take_edge(self, upm: Handle, seg: Segment, front: bool, count: int) -> None:
+        """What ``count`` successive ``uvm_page_physunload`` calls do to one edge of ``seg``
+        when none of them removes it."""
 
     def uvm_page_init_fake(self, pagecount: int) -> Page:
         """The ATF tests' ``uvm_page_init_fake``: the ``uvm_page_init`` loop over a fresh

@@ -379,6 +379,12 @@ class RBTreeKernel(Kernel):
             return self.uvm_physseg_unplug(seg.avail_end - 1, 1), pa
         return False, None
 
+    def _take_edge(self, upm: Handle, seg: Segment, front: bool, count: int) -> None:
+        """A front trim or a back trim of ``count`` pages (the back trim's boot-time
+        ``uvmexp.npages`` decrement included, quirk 5)."""
+        pfn = seg.avail_start if front else seg.avail_end - count
+        self.uvm_physseg_unplug(pfn, count)
+
     def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
         """Steal the first free page of the segment at boot, whatever its free list (a page
         after unavailable head pages splits the segment, quirk 24)."""

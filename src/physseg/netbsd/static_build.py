@@ -216,6 +216,16 @@ class StaticKernel(Kernel):
             return True, pa
         return False, None
 
+    def _take_edge(self, upm: Handle, seg: Segment, front: bool, count: int) -> None:
+        """Move the edge in place, as the static physunload does (no ``uvmexp`` change)."""
+        if front:
+            seg.avail_start += count
+            seg.start += count
+        else:
+            seg.avail_end -= count
+            seg.end -= count
+        self.version += 1
+
     def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
         """Take the first free page whatever the free list, truncating ``start`` to it
         (unavailable head pages are dropped, quirk 24). Panics after boot."""
