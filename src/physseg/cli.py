@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from physseg import __version__
-from physseg.errors import KernelAssertionError, KernelPanic, PhysSegError
+from physseg.errors import CommandError, KernelAssertionError, KernelPanic, PhysSegError
 
 COMMAND_MODULES = (
     "demo",
@@ -28,10 +28,6 @@ COMMAND_MODULES = (
     "simulate",
     "bench",
 )
-
-
-class CommandError(Exception):
-    """An operational failure of a command: printed as one line, exit status 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:

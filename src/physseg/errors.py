@@ -71,6 +71,10 @@ class PagesBusyError(PhysSegError):
     """Safe unplug refused: the range holds pages that are allocated."""
 
 
+class CommandError(Exception):
+    """An operational failure of a ``physseg`` command: printed as one line, exit status 1."""
+
+
 class ExtentError(Exception):
     """Base class of extent(9) failures; a failed call leaves the extent unchanged."""
 

@@ -605,7 +605,7 @@ class PhysMem:
                         -1 if pgs is None else pgs.index,
                     )
                 )
-                if record.ext is not None:
+                if record.ext is not None and record.ext.slab.ident not in extents:
                     ext = record.ext.extent
                     extents[record.ext.slab.ident] = (
                         record.ext.slab.ident,

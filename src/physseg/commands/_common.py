@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from physseg.cli import CommandError
+from physseg.errors import CommandError
 from physseg.physmem import PhysMem
 from physseg.state import (
     DEFAULT_STATE_PATH,

@@ -24,7 +24,7 @@ from physseg.bench.impls import IMPLS, resolve_impls
 from physseg.bench.report import console_tables, write_outputs
 from physseg.bench.runner import run_cases
 from physseg.bench.workloads import CASES, GROUPS, PAPER, QUICK, resolve_cases
-from physseg.cli import CommandError
+from physseg.errors import CommandError
 
 DEFAULT_SEED: Final = 20170310
 """Default seed (the first day of AsiaBSDCon 2017, where the paper was presented)."""

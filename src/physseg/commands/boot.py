@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.cli import CommandError
 from physseg.commands._common import add_common_options, ensure_replaceable, print_json
-from physseg.errors import PhysSegError
+from physseg.errors import CommandError, PhysSegError
 from physseg.memmap import (
     AMD64_FREELISTS,
     ATF_FREELISTS,

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from physseg.cli import CommandError
+from physseg.errors import CommandError
 
 SCRIPT: Final = (
     ("Boot a small VM from its lsmem output, the way NetBSD/x86 loads RAM", ["boot", "vm-hotplug"]),

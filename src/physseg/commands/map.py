@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from physseg.cli import CommandError
 from physseg.commands._common import add_common_options, open_state, print_json
+from physseg.errors import CommandError
 from physseg.table import make_console
 
 DEFAULT_OUTPUT = "physseg-map.png"
