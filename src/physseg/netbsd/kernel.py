@@ -553,6 +553,12 @@ class Kernel(ABC):
         ``atomic=True`` is a physseg extension (the kernel has none): a middle split allocates
         its new record *before* freeing the page entries, so every ``False`` leaves the state
         exactly as it was (the kernel frees the entries first and leaks them on failure)."""
+        try:
+            return self._unplug(pfn, pages, atomic)
+        finally:
+            self.version += 1
+
+    def _unplug(self, pfn: int, pages: int, atomic: bool) -> bool:
         upm, off = self.uvm_physseg_find(pfn)
         if not self.uvm_physseg_valid_p(upm):
             return False
@@ -593,7 +599,6 @@ class Kernel(ABC):
             seg.end = pfn
             seg.avail_end = seg.end
             self.uvmexp.npages -= pages
-        self.version += 1
         return True
 
     # ----------------------------------------------------------------- PHYS_TO_VM_PAGE

@@ -236,11 +236,18 @@ class RBTreeKernel(Kernel):
         return True, ps
 
     def _new_slab(self, pages: int) -> Slab | None:
-        slabpages = self.uvmexp.npages % (1 << 64)
-        slabpages = min(slabpages, SLAB_PAGES_LIMIT)
+        """The kernel's brand-new slab loop: try ``slabpages`` from ``(size_t)uvmexp.npages``
+        (capped at ``SLAB_PAGES_LIMIT``) down to ``pages``, one page less per refusal of the
+        allocator. When the host itself cannot hold the array (``MemoryError``), the next try
+        is half the size: a host that refuses N pages refuses N - 1 too."""
+        slabpages = min(self.uvmexp.npages % (1 << 64), SLAB_PAGES_LIMIT)
         while slabpages >= pages:
             if self.allocator.allocate(SLAB, slabpages):
-                return Slab(slabpages, "Hotplug slab")
+                try:
+                    return Slab(slabpages, "Hotplug slab")
+                except MemoryError:
+                    slabpages //= 2
+                    continue
             slabpages -= 1
         return None
 

@@ -170,6 +170,7 @@ class StaticKernel(Kernel):
 
     def _remove(self, upm: int) -> None:
         if self._n == 1:
+            self.version += 1
             panic("uvm_page_physget: out of memory!")
         self._n -= 1
         for x in range(upm, self._n):
