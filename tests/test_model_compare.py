@@ -239,5 +239,5 @@ class TwoBuilds(RuleBasedStateMachine):
 def test_rbtree_and_static_bsearch_builds_agree() -> None:
     base = settings.default
     run_state_machine_as_test(
-        TwoBuilds, settings=settings(base, max_examples=base.max_examples * 2)
+        TwoBuilds, settings=settings(base, max_examples=base.max_examples * 3 // 2)
     )

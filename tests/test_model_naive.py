@@ -607,14 +607,10 @@ def fields(record: Segment) -> tuple[int, int, int, int, int, int]:
     )
 
 
-def check_agreement(
-    kernel: Kernel, model: NaiveKernel, universe: int, *, memo: bool = True
-) -> None:
+def check_agreement(kernel: Kernel, model: NaiveKernel, universe: int) -> None:
     """Assert that ``kernel`` is in the state ``model`` describes, looking at every PFN below
-    ``universe`` and at every page of every segment. ``memo=False`` leaves out the lookups
-    answered from the engine's caches (``uvm_pageismanaged``, ``PHYS_TO_VM_PAGE``, the batch
-    lookup): after a panic that left partial effects they may be stale (see
-    ``test_regressions.py``).
+    ``universe`` and at every page of every segment (also after a panic that left partial
+    effects: the engine's lookup caches must follow them, see ``test_regressions.py``).
 
     Checks: segments and their fields in the backend's order, both through ``segments()`` and
     through the handle walk (first/next and last/prev) and the getters; counters (entries,
@@ -635,11 +631,11 @@ def check_agreement(
     if model.rbtree:
         assert kernel.nseg == model.nseg  # type: ignore[attr-defined]
     _check_walk(kernel, records)
-    _check_lookups(kernel, model, records, universe, memo)
+    _check_lookups(kernel, model, records, universe)
     if records:
         assert kernel.uvm_physseg_get_highest_frame() == model.highest_frame()
     if model.booted:
-        _check_pages(kernel, model, records, memo)
+        _check_pages(kernel, model, records)
 
 
 def _check_walk(kernel: Kernel, records: list[Segment]) -> None:
@@ -670,7 +666,7 @@ def _check_walk(kernel: Kernel, records: list[Segment]) -> None:
 
 
 def _check_lookups(
-    kernel: Kernel, model: NaiveKernel, records: list[Segment], universe: int, memo: bool
+    kernel: Kernel, model: NaiveKernel, records: list[Segment], universe: int
 ) -> None:
     owners = model.owners()
     position = {seg.ident: n for n, seg in enumerate(model.segs)}
@@ -681,14 +677,12 @@ def _check_lookups(
         ident = owners.get(pfn)
         if ident is None:
             assert off is None and upm == kernel.UVM_PHYSSEG_TYPE_INVALID, f"hole {pfn} found"
-            assert not memo or not kernel.uvm_pageismanaged(pfn << shift)
+            assert not kernel.uvm_pageismanaged(pfn << shift)
             continue
         record = records[position[ident]]
         assert kernel.seg(upm) is record, f"pfn {pfn} found in the wrong segment"
         assert off == pfn - record.start
-        assert not memo or kernel.uvm_pageismanaged(pfn << shift)
-    if not memo:
-        return
+        assert kernel.uvm_pageismanaged(pfn << shift)
     batch = kernel.phys_to_vm_pages(np.arange(universe, dtype=np.uint64) << np.uint64(shift))
     expected_offset = [
         pfn - model.segs[position[owners[pfn]]].start if pfn in owners else -1
@@ -697,7 +691,7 @@ def _check_lookups(
     assert batch.offset.tolist() == expected_offset
 
 
-def _check_pages(kernel: Kernel, model: NaiveKernel, records: list[Segment], memo: bool) -> None:
+def _check_pages(kernel: Kernel, model: NaiveKernel, records: list[Segment]) -> None:
     bound = {slab.ident: slab for slab in model.slabs if slab.ident is not None}
     shift = kernel.PAGE_SHIFT
     slots: dict[int, list[tuple[int, int]]] = {}
@@ -714,7 +708,7 @@ def _check_pages(kernel: Kernel, model: NaiveKernel, records: list[Segment], mem
         n = record.end - record.start
         pfns = np.arange(record.start, record.end, dtype=np.uint64)
         assert np.array_equal(record.pgs.slab.phys_addr[seg.first : seg.first + n], pfns << shift)
-        for pfn in {record.start, record.end - 1} if memo else ():
+        for pfn in {record.start, record.end - 1}:
             page = kernel.PHYS_TO_VM_PAGE(pfn << shift)
             assert page is not None and page == record.pgs + (pfn - record.start)
             assert kernel.VM_PAGE_TO_PHYS(page) == pfn << shift

@@ -408,7 +408,7 @@ class PhysMemMachine(RuleBasedStateMachine):
 def machine_settings() -> settings:
     """The profile's budget split over the configurations (see ``tests/conftest.py``)."""
     base = settings.default
-    return settings(base, max_examples=max(10, base.max_examples * 2 // 5))
+    return settings(base, max_examples=max(10, base.max_examples * 3 // 10))
 
 
 class BootedPhysMemMachine(PhysMemMachine):

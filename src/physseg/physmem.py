@@ -250,11 +250,15 @@ class PhysMem:
         and raise what the kernel ran into: ``CapacityError`` when a split needed a boot pool
         slot and none was left, ``LastSegmentError`` when a page steal would have removed the
         last segment (the kernel's "out of memory!" panics in unplug and physunload), else
-        ``OutOfMemoryError`` (no free page left to steal)."""
+        ``OutOfMemoryError`` (no free page left to steal, or the host cannot hold the page
+        array: ``MemoryError``)."""
         kernel = self._kernel
         backup = copy.deepcopy(kernel, {id(kernel.allocator): kernel.allocator})
         try:
             return call()
+        except MemoryError as exc:
+            self._kernel = backup
+            raise OutOfMemoryError(f"{op}: the host cannot hold the page array ({exc})") from None
         except (KernelPanic, KernelAssertionError) as exc:
             self._kernel = backup
             reason = str(exc)
@@ -347,9 +351,9 @@ class PhysMem:
         ``uvm_page_init_fake``), leaving the segments as loaded.
 
         Raises ``BootPhaseError`` when already booted or nothing is loaded,
-        ``OutOfMemoryError`` when the segments cannot hold their own page array, and, from the
-        page stealing, ``LastSegmentError`` and ``CapacityError`` as :meth:`steal_page`. State
-        unchanged on error."""
+        ``OutOfMemoryError`` when the segments cannot hold their own page array or the host
+        cannot allocate it, and, from the page stealing, ``LastSegmentError`` and
+        ``CapacityError`` as :meth:`steal_page`. State unchanged on error."""
         op = "boot"
         with self._lock:
             self._need_booted(op, booted=False)
@@ -359,7 +363,7 @@ class PhysMem:
                 self._boot_transaction(op, self._kernel.uvm_page_init)
             else:
                 pagecount = sum(seg.end - seg.start for seg in self._kernel.segments())
-                self._kernel.uvm_page_init_fake(pagecount)
+                self._boot_transaction(op, lambda: self._kernel.uvm_page_init_fake(pagecount))
 
     # ----------------------------------------------------------------- run time
     def plug(self, pfn: int, npages: int) -> Segment:
@@ -387,11 +391,6 @@ class PhysMem:
             except KernelAssertionError as exc:
                 raise OutOfMemoryError(
                     f"{op} {_span(first, count)}: allocation failed ({exc})"
-                ) from None
-            except MemoryError as exc:
-                raise OutOfMemoryError(
-                    f"{op} {_span(first, count)}: no memory for a page-array slab sized from"
-                    f" uvmexp.npages ({self._kernel.uvmexp.npages}): {exc}"
                 ) from None
             if not ok:
                 reason = "an allocation failed"
