@@ -75,7 +75,11 @@ def loads(free_lists: st.SearchStrategy[int]) -> st.SearchStrategy[tuple[int, in
 
 
 GOOD_LOADS = loads(st.integers(0, NFREELIST - 1))
-ANY_LOADS = loads(st.integers(-1, 4 * NFREELIST).map(_free_list))
+ANY_LOADS = st.one_of(
+    loads(st.integers(-1, 4 * NFREELIST).map(_free_list)),
+    st.tuples(st.integers(0, UNIVERSE), st.just(0), st.just(0), st.just(0), st.just(0)),
+)
+"""Loads with a bad free list now and then, and empty spans (``start >= end`` panics)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class KernelMachine(RuleBasedStateMachine):
         if length % 8 and self.model.owner(start) is not None:
             start = self.model.free_pfn(start)
         room = self.model.free_run(start)
-        end = start + (min(length, room) if room else length)
+        end = start + (min(length, room) if room and length else length)
         avail_start = min(start + head, end)
         avail_end = max(avail_start, end - tail)
         outcome = self.run(
@@ -207,6 +211,24 @@ class KernelMachine(RuleBasedStateMachine):
             )
         if outcome is not None:
             assert outcome[1] == outcome[0]
+
+    @precondition(lambda self: self.alive() and bool(self.model.segs))
+    @rule(index=st.integers(0, 63), end=st.booleans(), value=st.integers(-2, MAX_SPAN + 2))
+    def set_avail(self, index: int, end: bool, value: int) -> None:
+        """The ``UVM_PHYSSEG_LEGACY`` setters, with values on both sides of their KASSERTs."""
+        seg = self.pick(index)
+        upm = self.handle(seg)
+        pfn = max(0, (seg.avail_end if end else seg.start) + value - 2)
+        if end:
+            self.run(
+                lambda: self.model.set_avail_end(seg, pfn),
+                lambda: self.kernel.uvm_physseg_set_avail_end(upm, pfn),
+            )
+        else:
+            self.run(
+                lambda: self.model.set_avail_start(seg, pfn),
+                lambda: self.kernel.uvm_physseg_set_avail_start(upm, pfn),
+            )
 
     @precondition(at_boot)
     @rule()
@@ -362,3 +384,13 @@ def test_kernel_agrees_with_the_naive_model(config: Config) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
 def test_booted_kernel_agrees_with_the_naive_model(config: Config) -> None:
     run_state_machine_as_test(lambda: BootedKernelMachine(config), settings=machine_settings())
+
+
+@pytest.mark.parametrize("backend", ["rbtree", "static"])
+def test_page_init_without_memory_panics(backend: str) -> None:
+    model = NaiveKernel(backend, 4)
+    kernel = make_kernel(backend, physseg_max=4)
+    with pytest.raises(Panic, match="no memory pre-allocated"):
+        model.page_init()
+    with pytest.raises(KernelPanic, match="no memory pre-allocated"):
+        kernel.uvm_page_init()

@@ -422,6 +422,19 @@ class NaiveKernel:
         self.physmem += pages
         return True, seg
 
+    def set_avail_start(self, seg: NaiveSeg, avail_start: int) -> None:
+        """``uvm_physseg_set_avail_start`` (UVM_PHYSSEG_LEGACY): KASSERTs
+        ``start <= avail_start < avail_end``, then stores."""
+        if not seg.start <= avail_start < seg.avail_end:
+            raise Kassert("avail_start < avail_end && avail_start >= ps->start")
+        seg.avail_start = avail_start
+
+    def set_avail_end(self, seg: NaiveSeg, avail_end: int) -> None:
+        """``uvm_physseg_set_avail_end``: KASSERTs ``avail_start < avail_end <= end``."""
+        if not seg.avail_start < avail_end <= seg.end:
+            raise Kassert("avail_end > avail_start && avail_end <= ps->end")
+        seg.avail_end = avail_end
+
     def physunload(self, seg: NaiveSeg, freelist: int) -> tuple[bool, int | None]:
         """``uvm_page_physunload``: an edge page whose PFN is free (digest §4.1)."""
         self._boot_only("physunload")

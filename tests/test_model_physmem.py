@@ -117,6 +117,9 @@ class PhysMemMachine(RuleBasedStateMachine):
             nfreelist=NFREELIST,
             coalesce=config.coalesce,
         )
+        pm = self.pm
+        assert (pm.backend, pm.coalesce, pm.safe_unplug) == (config.backend, config.coalesce, False)
+        assert (pm.page_shift, pm.page_size, pm.max_pfn) == (12, 4096, 1 << 52)
         self.model = NaiveKernel(
             config.backend, config.physseg_max, config.strategy, nfreelist=NFREELIST
         )
@@ -387,10 +390,14 @@ class PhysMemMachine(RuleBasedStateMachine):
         pm, model = self.pm, self.model
         check_agreement(pm.kernel, model, UNIVERSE + 4)
         pm.check()
-        views = list(pm)
+        views = pm.segments()
         assert [(v.start, v.end, v.avail_start, v.avail_end) for v in views] == [
             s.fields[:4] for s in model.segs
         ]
+        for view, seg in zip(views, model.segs, strict=True):
+            window = min(seg.avail_end, seg.end) - max(seg.avail_start, seg.start)
+            assert view.navail == max(0, window)
+            assert view.start in view and view.end not in view and "x" not in view
         assert len(pm) == model.nentries
         spans = sorted((s.start, s.end) for s in model.segs)
         holes = [(a[1], b[0]) for a, b in itertools.pairwise(spans) if b[0] > a[1]]

@@ -168,6 +168,7 @@ def test_pages_before_boot_is_refused_like_page() -> None:
         pm.pages([0])
     pm.boot(steal=False)
     assert pm.pages([]).index.shape == (0,)
+    assert pm.pages(np.array([0, 0x1000], dtype=object)).index.tolist() == [0, 1]
 
 
 def test_start_hint_must_fit_the_kernels_u_long() -> None:
