@@ -37,6 +37,7 @@ from hypothesis.stateful import (
 )
 
 from physseg import KernelAssertionError, KernelPanic
+from physseg.alloc import FailingAllocator
 from physseg.netbsd import Kernel, make_kernel
 from test_model_naive import (
     UNPLUG_SHAPES,
@@ -109,6 +110,7 @@ class KernelMachine(RuleBasedStateMachine):
 
     def __init__(self, config: Config) -> None:
         super().__init__()
+        self.config = config
         self.kernel: Kernel = make_kernel(
             config.backend,
             physseg_max=config.physseg_max,
@@ -139,7 +141,11 @@ class KernelMachine(RuleBasedStateMachine):
                 event("abort with partial effects: machine halted")
                 self.halted = True
             return None
-        return expected, act()
+        actual = act()
+        if failed(expected) and before != self.model.signature():
+            event("failure with partial effects: machine halted")
+            self.halted = True
+        return expected, actual
 
     def handle(self, seg: NaiveSeg) -> Any:
         """The engine's handle for the model's segment (same position in the same order)."""
@@ -370,6 +376,52 @@ class BootedKernelMachine(KernelMachine):
             self.page_init(fake)
 
 
+class FaultyKernelMachine(BootedKernelMachine):
+    """The booted machine (loads with every page available, so that boot succeeds) on an
+    allocator that refuses a few run-time allocations, chosen by hypothesis: at each refusal
+    the kernel must do what the model says the kernel does there (a clean ``false``, a smaller
+    slab, the extent KASSERT, a leak), and both must have asked for the same number of
+    allocations. A failure that leaves partial effects (a middle unplug
+    whose tail record is refused after its entries were freed) ends the kernel's life."""
+
+    @initialize(
+        memory_map=st.lists(GOOD_LOADS, min_size=1, max_size=5),
+        fake=st.booleans(),
+        fail_at=st.frozensets(st.integers(1, 30), max_size=6),
+    )
+    def load_memory_map(  # type: ignore[override]
+        self, memory_map: list[tuple[int, int, int, int, int]], fake: bool, fail_at: frozenset[int]
+    ) -> None:
+        config = self.config
+        self.kernel = make_kernel(
+            config.backend,
+            physseg_max=config.physseg_max,
+            strategy=config.strategy,
+            nfreelist=NFREELIST,
+            allocator=FailingAllocator(fail_at),
+        )
+        self.model = NaiveKernel(
+            config.backend,
+            config.physseg_max,
+            config.strategy,
+            nfreelist=NFREELIST,
+            fail_at=fail_at,
+        )
+        full = [(start, length, 0, 0, free_list) for start, length, _, _, free_list in memory_map]
+        super().load_memory_map(full, fake)
+
+    @invariant()
+    def same_allocations(self) -> None:
+        assert self.kernel.allocator.calls == self.model.calls
+
+
+def failed(result: object) -> bool:
+    """Whether a kernel call's result reports failure (``False`` or ``(False, ...)``)."""
+    if isinstance(result, tuple):
+        return result[0] is False
+    return result is False
+
+
 def machine_settings() -> settings:
     """The profile's budget split over the configurations (see ``tests/conftest.py``)."""
     base = settings.default
@@ -384,6 +436,13 @@ def test_kernel_agrees_with_the_naive_model(config: Config) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
 def test_booted_kernel_agrees_with_the_naive_model(config: Config) -> None:
     run_state_machine_as_test(lambda: BootedKernelMachine(config), settings=machine_settings())
+
+
+@pytest.mark.parametrize(
+    "config", [c for c in CONFIGS if c.backend == "rbtree"], ids=lambda c: c.ident
+)
+def test_kernel_under_allocation_faults_agrees_with_the_naive_model(config: Config) -> None:
+    run_state_machine_as_test(lambda: FaultyKernelMachine(config), settings=machine_settings())
 
 
 @pytest.mark.parametrize("backend", ["rbtree", "static"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,12 +62,23 @@ class Region:
     static: bool
 
 
-class NaiveExtent:
-    """extent(9) over slots ``[0, size)``: best fit, coalescing, descriptor accounting."""
+def granted() -> bool:
+    """An allocation that cannot fail."""
+    return True
 
-    def __init__(self, size: int, fixed: int | None) -> None:
+
+class NaiveExtent:
+    """extent(9) over slots ``[0, size)``: best fit, coalescing, descriptor accounting.
+    ``allocate`` is asked for every dynamic descriptor of a non-fixed extent. A fixed extent's
+    overflow descriptors (``malloc_ok``) are granted without asking: so does the engine today
+    (the strict xfail in ``test_faults.py``)."""
+
+    def __init__(
+        self, size: int, fixed: int | None, allocate: Callable[[], bool] = granted
+    ) -> None:
         self.size = size
         self.fixed = fixed
+        self.allocate = allocate
         self.free_static = fixed or 0
         self.regions: list[Region] = []
         self.destroyed = False
@@ -77,9 +88,8 @@ class NaiveExtent:
             if self.free_static:
                 self.free_static -= 1
                 return True
-            if not malloc_ok:
-                return None
-        return False
+            return False if malloc_ok else None
+        return False if self.allocate() else None
 
     def _release(self, static: bool) -> None:
         if static:
@@ -171,9 +181,11 @@ class NaiveSlab:
     """A page array of ``size`` slots and its extent; ``ident`` is the engine's ``Slab.ident``
     once a test has seen it."""
 
-    def __init__(self, size: int, fixed: int | None) -> None:
+    def __init__(
+        self, size: int, fixed: int | None, allocate: Callable[[], bool] = granted
+    ) -> None:
         self.size = size
-        self.extent = NaiveExtent(size, fixed)
+        self.extent = NaiveExtent(size, fixed, allocate)
         self.ident: int | None = None
 
 
@@ -221,8 +233,12 @@ class NaiveKernel:
         strategy: str = "bsearch",
         nfreelist: int = 4,
         page_shift: int = 12,
+        fail_at: frozenset[int] = frozenset(),
     ) -> None:
         self.backend = backend
+        self.fail_at = fail_at
+        self.calls = 0
+        """Run-time allocations asked for so far: the numbering ``FailingAllocator`` uses."""
         self.physseg_max = physseg_max
         self.strategy = strategy
         self.nfreelist = nfreelist
@@ -237,6 +253,12 @@ class NaiveKernel:
         self.stale_hints = [0] * physseg_max
         self.slabs: list[NaiveSlab] = []
         self._idents = 0
+
+    def allocate(self) -> bool:
+        """One run-time allocation (record, slab, extent header or descriptor): granted
+        unless its number is in ``fail_at``."""
+        self.calls += 1
+        return self.calls not in self.fail_at
 
     @property
     def nentries(self) -> int:
@@ -382,10 +404,14 @@ class NaiveKernel:
         if self.owner(pfn) is not None:
             return False, None
         preload = all(s.slab is None for s in self.segs)
-        if preload and not self.booted:
-            self._pool_alloc()
-        elif preload:
+        if preload and self.booted:
             raise Unmodelled("a run-time plug before any segment has pages")
+        if not preload and self.npages < 0:
+            raise Unmodelled("a new slab may be sized from a negative uvmexp.npages")
+        if preload:
+            self._pool_alloc()
+        elif not self.allocate():
+            return False, None
         seg = self._new_seg(pfn, pfn + pages)
         if preload:
             seg.pool = True
@@ -396,13 +422,18 @@ class NaiveKernel:
             if first is not None:
                 break
         else:
-            if self.npages < 0:
-                raise Unmodelled("a new slab sized from a negative uvmexp.npages")
-            if self.npages < pages:
+            slabpages = self.npages
+            while slabpages >= pages and not self.allocate():
+                slabpages -= 1
+            if slabpages < pages:
                 return False, None
-            slab = NaiveSlab(self.npages, None)
+            if not self.allocate():
+                raise Kassert("seg->ext != NULL")
+            slab = NaiveSlab(slabpages, None, self.allocate)
             self.slabs.append(slab)
             first = slab.extent.alloc(pages)
+            if first is None:
+                return False, None
             assert first == 0
         self.physmem += pages
         self._insert(seg)
@@ -547,9 +578,8 @@ class NaiveKernel:
         middle = off > 0 and pfn + pages < seg.end
         spare = False
         if atomic and middle:
-            if not self.rbtree:
+            if not self.rbtree or not self._fragment_alloc():
                 return False
-            self._fragment_alloc()
             spare = True
         if self.booted:
             assert seg.slab is not None
@@ -558,7 +588,7 @@ class NaiveKernel:
         if off == 0 and pfn + pages == seg.end:
             self._unplug_whole(seg, pages)
         elif middle:
-            self._unplug_middle(seg, pfn, pages, spare)
+            return self._unplug_middle(seg, pfn, pages, spare)
         elif off == 0:
             if self.booted:
                 self.npages -= pages
@@ -570,9 +600,12 @@ class NaiveKernel:
             self.npages -= pages
         return True
 
-    def _fragment_alloc(self) -> None:
-        if not self.booted:
-            self._pool_alloc()
+    def _fragment_alloc(self) -> bool:
+        """A record for a middle split's tail: the boot pool at boot, else an allocation."""
+        if self.booted:
+            return self.allocate()
+        self._pool_alloc()
+        return True
 
     def _unplug_whole(self, seg: NaiveSeg, pages: int) -> None:
         if not self.rbtree:
@@ -590,11 +623,11 @@ class NaiveKernel:
             self.lost_entries += 1
             raise Panic("uvm_physseg_free: tried to free() the entire static array!")
 
-    def _unplug_middle(self, seg: NaiveSeg, pfn: int, pages: int, spare: bool) -> None:
+    def _unplug_middle(self, seg: NaiveSeg, pfn: int, pages: int, spare: bool) -> bool:
         if not self.rbtree:
             raise Panic("can't unplug() from the middle of a segment without UVM_HOTPLUG")
-        if not spare:
-            self._fragment_alloc()
+        if not spare and not self._fragment_alloc():
+            return False
         tail = self._new_seg(pfn + pages, seg.end)
         tail.pool = not self.booted
         if self.booted:
@@ -603,6 +636,7 @@ class NaiveKernel:
             tail.first = seg.first + (pfn + pages - seg.start)
         seg.end = seg.avail_end = pfn
         self._insert(tail)
+        return True
 
 
 # ---------------------------------------------------------------------- engine against model
