@@ -43,6 +43,7 @@ from physseg import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
+from physseg.alloc import FailingAllocator
 from test_model_naive import (
     UNPLUG_SHAPES,
     Expected,
@@ -281,6 +282,8 @@ class PhysMemMachine(RuleBasedStateMachine):
             except Unmodelled as exc:
                 event(f"skipped: {exc}")
                 return
+            except Kassert:
+                ok = False
             if not ok:
                 self.refused(OutOfMemoryError, call)
                 return
@@ -332,8 +335,9 @@ class PhysMemMachine(RuleBasedStateMachine):
             self.refused(LastSegmentError, call)
         elif self.unsupported(holder, pfn, pages):
             self.refused(UnsupportedOperationError, call)
+        elif not self.model.unplug(pfn, pages, atomic=True):
+            self.refused(OutOfMemoryError, call)
         else:
-            assert self.model.unplug(pfn, pages, atomic=True)
             call()
             self.unplugged = [*self.unplugged[-7:], (pfn, pages)]
             event(f"unplug {shape}")
@@ -430,6 +434,43 @@ class BootedPhysMemMachine(PhysMemMachine):
         self.boot(steal)
 
 
+class FaultyPhysMemMachine(BootedPhysMemMachine):
+    """The booted machine (every page available, so that boot succeeds) on an allocator that
+    refuses a few run-time allocations hypothesis picks: a plug or unplug the model says fails
+    there must raise ``OutOfMemoryError`` and change nothing; the others must go through."""
+
+    @initialize(
+        memory_map=st.lists(LOADS, min_size=1, max_size=4),
+        steal=st.booleans(),
+        fail_at=st.frozensets(st.integers(1, 10), min_size=1, max_size=5),
+    )
+    def load_memory_map(  # type: ignore[override]
+        self, memory_map: list[tuple[int, int, int, int, int]], steal: bool, fail_at: frozenset[int]
+    ) -> None:
+        config = self.config
+        self.pm = PhysMem(
+            config.backend,
+            physseg_max=config.physseg_max,
+            strategy=config.strategy,
+            nfreelist=NFREELIST,
+            coalesce=config.coalesce,
+            allocator=FailingAllocator(fail_at),
+        )
+        self.model = NaiveKernel(
+            config.backend,
+            config.physseg_max,
+            config.strategy,
+            nfreelist=NFREELIST,
+            fail_at=fail_at,
+        )
+        full = [(start, length, 0, 0, free_list) for start, length, _, _, free_list in memory_map]
+        super().load_memory_map(full, steal)
+
+    @invariant()
+    def same_allocations(self) -> None:
+        assert self.pm.kernel.allocator.calls == self.model.calls
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
 def test_physmem_agrees_with_the_naive_model(config: Config) -> None:
     run_state_machine_as_test(lambda: PhysMemMachine(config), settings=machine_settings())
@@ -438,3 +479,10 @@ def test_physmem_agrees_with_the_naive_model(config: Config) -> None:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
 def test_booted_physmem_agrees_with_the_naive_model(config: Config) -> None:
     run_state_machine_as_test(lambda: BootedPhysMemMachine(config), settings=machine_settings())
+
+
+@pytest.mark.parametrize(
+    "config", [c for c in CONFIGS if c.backend == "rbtree"], ids=lambda c: c.ident
+)
+def test_physmem_under_allocation_faults_agrees_with_the_naive_model(config: Config) -> None:
+    run_state_machine_as_test(lambda: FaultyPhysMemMachine(config), settings=machine_settings())
