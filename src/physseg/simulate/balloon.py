@@ -43,7 +43,7 @@ from physseg.netbsd.constants import VM_FREELIST_FIRST4G, VM_FREELIST_FIRST16
 from physseg.pagealloc import PageAllocator
 from physseg.physmem import PhysMem
 from physseg.simulate.schedule import Schedule, random_steps
-from physseg.simulate.timeline import LookupProbe, Refusal, Sample, SimResult, managed_pages
+from physseg.simulate.timeline import LookupProbe, Refusal, SimResult
 from physseg.simulate.workload import Workload
 
 SIZEOF_XEN_PFN: Final = 8
@@ -328,23 +328,16 @@ def run_balloon(
             workload.step(free_pages)
         usage = pages.usage()
         free_pages = usage.free
-        for note in notes:
-            result.events.append((step, note))
-        result.timeline.append(
-            Sample(
-                step=step,
-                target_pages=balloon.target,
-                current_pages=hypervisor.current,
-                managed_pages=managed_pages(mem),
-                free_pages=usage.free,
-                busy_pages=usage.busy,
-                segments=len(mem),
-                lookup_ns=probe.measure(mem.kernel),
-                plugs=balloon.plugs,
-                unplugs=balloon.unplugs,
-                refusals=len(result.refusals),
-                event="; ".join(notes),
-            )
+        result.record(
+            step,
+            notes,
+            mem,
+            usage,
+            probe,
+            target_pages=balloon.target,
+            current_pages=hypervisor.current,
+            plugs=balloon.plugs,
+            unplugs=balloon.unplugs,
         )
     result.wall_seconds = time.perf_counter() - began
     return result

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from physseg.netbsd import Kernel
+from physseg.pagealloc import PageUsage
 from physseg.physmem import PhysMem
 
 LOOKUP_PROBES: Final = 1000
@@ -154,6 +155,40 @@ class SimResult:
     refusals: list[Refusal] = field(default_factory=list)
     events: list[tuple[int, str]] = field(default_factory=list)
     wall_seconds: float = 0.0
+
+    def record(
+        self,
+        step: int,
+        notes: list[str],
+        mem: PhysMem,
+        usage: PageUsage,
+        probe: LookupProbe,
+        *,
+        target_pages: int,
+        current_pages: int,
+        plugs: int,
+        unplugs: int,
+    ) -> None:
+        """Append step ``step``'s events and its timeline sample, measuring the lookup cost on
+        the live state. O(n + probes log n)."""
+        for note in notes:
+            self.events.append((step, note))
+        self.timeline.append(
+            Sample(
+                step=step,
+                target_pages=target_pages,
+                current_pages=current_pages,
+                managed_pages=managed_pages(mem),
+                free_pages=usage.free,
+                busy_pages=usage.busy,
+                segments=len(mem),
+                lookup_ns=probe.measure(mem.kernel),
+                plugs=plugs,
+                unplugs=unplugs,
+                refusals=len(self.refusals),
+                event="; ".join(notes),
+            )
+        )
 
     def summary(self, page_size: int) -> dict[str, object]:
         """Headline figures of the run (sizes in MiB, lookup in ns). Raises ``ValueError`` when

@@ -41,7 +41,7 @@ from physseg.pagealloc import PageAllocator
 from physseg.physmem import PhysMem
 from physseg.simulate.balloon import PAGE_SIZE, boot_machine
 from physseg.simulate.schedule import Schedule, random_steps
-from physseg.simulate.timeline import LookupProbe, Refusal, Sample, SimResult, managed_pages
+from physseg.simulate.timeline import LookupProbe, Refusal, SimResult
 from physseg.simulate.workload import Workload
 
 DEVICE_BLOCK_MIB: Final = 2
@@ -348,23 +348,16 @@ def run_virtio_mem(
             workload.step(free_pages)
         usage = pages.usage()
         free_pages = usage.free
-        for note in notes:
-            result.events.append((step, note))
-        result.timeline.append(
-            Sample(
-                step=step,
-                target_pages=device.requested_pages,
-                current_pages=device.plugged_pages,
-                managed_pages=managed_pages(mem),
-                free_pages=usage.free,
-                busy_pages=usage.busy,
-                segments=len(mem),
-                lookup_ns=probe.measure(mem.kernel),
-                plugs=driver.plugs,
-                unplugs=driver.unplugs,
-                refusals=len(result.refusals),
-                event="; ".join(notes),
-            )
+        result.record(
+            step,
+            notes,
+            mem,
+            usage,
+            probe,
+            target_pages=device.requested_pages,
+            current_pages=device.plugged_pages,
+            plugs=driver.plugs,
+            unplugs=driver.unplugs,
         )
     result.wall_seconds = time.perf_counter() - began
     return result
