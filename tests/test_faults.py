@@ -323,13 +323,8 @@ def test_kernel_atomic_middle_unplug_failure_changes_nothing(fail_at: int) -> No
     assert [kind for kind, _ in allocator.log[4:]] == [SEGMENT, DESCRIPTOR][: fail_at - 4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: netbsd/kernel.py uvm_physseg_seg_chomp_slab creates the boot extent "
-    "without allocator=self.allocator, so its EX_MALLOCOK descriptors bypass the kernel's "
-    "allocator and cannot fail",
-)
 def test_kernel_boot_extent_overflow_descriptors_go_through_the_allocator() -> None:
+    """Regression: the boot extent's EX_MALLOCOK descriptors once bypassed the allocator."""
     allocator = FailingAllocator(1)
     kernel = booted_kernel(allocator, physseg_max=1)
     before = layout(kernel), kernel.uvmexp.npages

@@ -69,9 +69,8 @@ def granted() -> bool:
 
 class NaiveExtent:
     """extent(9) over slots ``[0, size)``: best fit, coalescing, descriptor accounting.
-    ``allocate`` is asked for every dynamic descriptor of a non-fixed extent. A fixed extent's
-    overflow descriptors (``malloc_ok``) are granted without asking: so does the engine today
-    (the strict xfail in ``test_faults.py``)."""
+    ``allocate`` is asked for every dynamic descriptor: always for a non-fixed extent, and for
+    a fixed extent's overflow descriptors (``malloc_ok``) once its static ones are in use."""
 
     def __init__(
         self, size: int, fixed: int | None, allocate: Callable[[], bool] = granted
@@ -88,7 +87,7 @@ class NaiveExtent:
             if self.free_static:
                 self.free_static -= 1
                 return True
-            return False if malloc_ok else None
+            return False if malloc_ok and self.allocate() else None
         return False if self.allocate() else None
 
     def _release(self, static: bool) -> None:
@@ -552,7 +551,7 @@ class NaiveKernel:
 
     def page_init_fake(self, pagecount: int) -> NaiveSlab:
         """The ``uvm_page_init`` loop over a fresh ``pagecount``-slot slab."""
-        slab = NaiveSlab(pagecount, self.physseg_max)
+        slab = NaiveSlab(pagecount, self.physseg_max, self.allocate)
         self.slabs.append(slab)
         cursor = 0
         for seg in list(self.segs):

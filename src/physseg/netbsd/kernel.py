@@ -366,6 +366,7 @@ class Kernel(ABC):
                 pgs.index,
                 pgs.index + n - 1,
                 fixed_descriptors=self.UVM_PHYSSEG_BOOT_UNPLUG_MAX,
+                allocator=self.allocator,
             )
             ext = SlabExtent(extent, pgs.slab, boot=True)
         else:
