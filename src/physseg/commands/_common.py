@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from physseg.errors import CommandError
@@ -36,6 +37,29 @@ def byte_size(text: str) -> int:
     if size == 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a size must be more than 0 bytes")
     return size
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer (decimal, or ``0x``/``0o``/``0b``) of at least
+    ``minimum``; anything else is an ``ArgumentTypeError`` naming the text."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+"""argparse type: an integer >= 1."""
+
+non_negative_int = int_at_least(0)
+"""argparse type: an integer >= 0."""
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

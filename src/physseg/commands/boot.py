@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.commands._common import add_common_options, ensure_replaceable, print_json
+from physseg.commands._common import (
+    add_common_options,
+    ensure_replaceable,
+    positive_int,
+    print_json,
+)
 from physseg.errors import CommandError, PhysSegError
 from physseg.memmap import (
     AMD64_FREELISTS,
@@ -33,17 +38,6 @@ from physseg.units import format_addr, format_count, format_quantity, format_siz
 FREELIST_TABLES = {"atf": ATF_FREELISTS, "amd64": AMD64_FREELISTS}
 """``--freelists`` choices: the ATF tests' four lists (the engine's default) or current
 amd64's six."""
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def register(subparsers: Any) -> None:

@@ -27,9 +27,9 @@ from physseg.commands._common import (
     add_common_options,
     ensure_replaceable,
     open_machine,
+    positive_int,
     print_json,
 )
-from physseg.commands.boot import positive_int
 from physseg.physmem import PhysMem
 from physseg.state import MachineConfig, MachineState, save_state
 from physseg.table import make_console, totals, totals_text

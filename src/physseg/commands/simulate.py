@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from physseg.commands._common import non_negative_int, positive_int
 from physseg.simulate.balloon import PAGE_SIZE, BalloonConfig, run_balloon
 from physseg.simulate.report import format_summary, write_outputs
 from physseg.simulate.schedule import Schedule, load_trace
@@ -21,35 +22,18 @@ DEFAULT_OUT = "sim-results"
 DEFAULT_STEPS = {"balloon": 200, "virtio-mem": 120}
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a seed cannot be negative")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser, driver: str) -> None:
     parser.add_argument(
         "--steps",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_STEPS[driver],
         help=f"time steps to simulate (default: {DEFAULT_STEPS[driver]})",
     )
     parser.add_argument(
-        "--seed", type=_seed, default=1, help="seed of the schedule and workload (default: 1)"
+        "--seed",
+        type=non_negative_int,
+        default=1,
+        help="seed of the schedule and workload (default: 1)",
     )
     parser.add_argument(
         "--out",
@@ -79,7 +63,7 @@ def _common(parser: argparse.ArgumentParser, driver: str) -> None:
         help="no memory user: no page is ever in use",
     )
     parser.add_argument(
-        "--boot-mib", type=_positive, default=256, help="boot memory in MiB (default: 256)"
+        "--boot-mib", type=positive_int, default=256, help="boot memory in MiB (default: 256)"
     )
     parser.set_defaults(func=run, driver=driver)
 
@@ -104,7 +88,7 @@ def register(subparsers: Any) -> None:
     _common(balloon, "balloon")
     balloon.add_argument(
         "--max-mib",
-        type=_positive,
+        type=positive_int,
         default=320,
         help="the hypervisor's maximum reservation in MiB (default: 320)",
     )
@@ -117,13 +101,13 @@ def register(subparsers: Any) -> None:
     _common(virtio, "virtio-mem")
     virtio.add_argument(
         "--region-mib",
-        type=_positive,
+        type=positive_int,
         default=1024,
         help="size of the device region in MiB (default: 1024)",
     )
     virtio.add_argument(
         "--block-mib",
-        type=_positive,
+        type=positive_int,
         default=2,
         help="device block size in MiB (default: 2)",
     )
