@@ -210,7 +210,7 @@ def test_overlapping_static_segments_answer_as_the_builds_search(booted: bool) -
     if booted:
         k.uvm_page_init_fake(23)
     assert_agrees(k, frames(*range(40)))
-    assert k._lookup_cache[0].mode == "search"
+    assert k._lookup_table.mode == "search"
     assert len(k._frame_pages) <= 40  # one frame at a time
 
 
@@ -219,15 +219,15 @@ def test_batch_modes_agree_with_the_search(monkeypatch: pytest.MonkeyPatch) -> N
     k = fragmented_kernel(groups=64)
     addresses = [*frames(*range(256 + 8 * 64 + 16)), (1 << 64) - 1, 0x123]
     assert_agrees(k, addresses)
-    assert k._lookup_cache[0].mode == "direct"
+    assert k._lookup_table.mode == "direct"
     monkeypatch.setattr(lookup, "MAX_DIRECT_FRAMES", 0)
     k.version += 1
     assert_agrees(k, addresses)
-    assert k._lookup_cache[0].mode == "sections"
+    assert k._lookup_table.mode == "sections"
     monkeypatch.setattr(lookup, "MAX_TABLE_FRAMES", 0)
     k.version += 1
     assert_agrees(k, addresses)
-    assert k._lookup_cache[0].mode == "sorted"
+    assert k._lookup_table.mode == "sorted"
 
 
 def test_sections_skip_absent_sections_and_span_several(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,7 +239,7 @@ def test_sections_skip_absent_sections_and_span_several(monkeypatch: pytest.Monk
     probes = [section - 5, section - 4, section, 2 * section + 3, 2 * section + 4, 5 * section]
     probes += [9 * section, 9 * section + 2, 9 * section + 3, 40 * section, 0]
     assert_agrees(k, frames(*probes))
-    table = k._lookup_cache[0]
+    table = k._lookup_table
     assert table.mode == "sections"
     assert len(table.seg_table) == 5 * section  # sections 0, 1, 2 and 9, and the sentinel
 
@@ -254,7 +254,7 @@ def test_a_map_too_sparse_for_the_top_level_is_searched_sorted(
     far = 10 << lookup.SECTION_SHIFT
     k.uvm_page_physload(far, far + 4, far, far + 4, 0)
     assert_agrees(k, frames(0, 3, 4, far - 1, far, far + 3, far + 4))
-    assert k._lookup_cache[0].mode == "sorted"
+    assert k._lookup_table.mode == "sorted"
 
 
 def test_no_segment_means_every_address_misses() -> None:
@@ -262,7 +262,7 @@ def test_no_segment_means_every_address_misses() -> None:
     batch = k.phys_to_vm_pages([0, 0x1000])
     assert batch.segment.tolist() == [-1, -1]
     assert batch.index.tolist() == [-1, -1]
-    assert k._lookup_cache[0].mode == "empty"
+    assert k._lookup_table.mode == "empty"
 
 
 @pytest.mark.parametrize("backend", ["rbtree", "static"])
@@ -316,12 +316,12 @@ def test_batch_rejects_non_integers() -> None:
 def test_the_table_is_rebuilt_only_when_the_version_moves() -> None:
     k = fragmented_kernel()
     k.phys_to_vm_pages([0])
-    table = k._lookup_cache[0]
+    table = k._lookup_table
     k.phys_to_vm_pages([0x1000])
-    assert k._lookup_cache[0] is table
+    assert k._lookup_table is table
     assert k.uvm_physseg_unplug(0, 1)
     k.phys_to_vm_pages([0])
-    assert k._lookup_cache[0] is not table
+    assert k._lookup_table is not table
 
 
 def test_large_batches_cross_chunk_boundaries() -> None:

@@ -503,10 +503,11 @@ def _as_addresses(addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.uint64], tup
     return flat, arr.shape
 
 
-def table_for(kernel: Kernel, cache: dict[int, LookupTable]) -> LookupTable:
-    """The kernel's lookup table, rebuilt when the kernel changed since ``cache`` was filled."""
-    table = cache.get(0)
+def table_for(kernel: Kernel) -> LookupTable:
+    """The kernel's lookup table (``kernel._lookup_table``), rebuilt when the kernel's layout
+    changed since it was built."""
+    table = kernel._lookup_table
     if table is None or table.version != kernel.version:
         table = LookupTable(kernel)
-        cache[0] = table
+        kernel._lookup_table = table
     return table

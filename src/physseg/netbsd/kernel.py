@@ -141,7 +141,7 @@ class Kernel(ABC):
         """Bumped on every change of the segment layout; caches compare against it."""
         self.stolen: list[tuple[int, int]] = []
         """``(byte address, pages)`` runs that ``uvm_page_init`` stole for the page array."""
-        self._lookup_cache: dict[int, LookupTable] = {}
+        self._lookup_table: LookupTable | None = None
         self._init_storage()
         self.uvm_physseg_init()
 
@@ -645,7 +645,7 @@ class Kernel(ABC):
         see :class:`physseg.lookup.PageBatch`. O(m) through the two-level frame table of
         :class:`physseg.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
         after the segments changed. Raises ``TypeError`` for non-integer addresses."""
-        return table_for(self, self._lookup_cache).lookup(addresses)
+        return table_for(self).lookup(addresses)
 
 
 def build_class(backend: str) -> type[Kernel]:
