@@ -288,6 +288,12 @@ class RBTreeKernel(Kernel):
             if ext.members == 1:
                 ext.extent.destroy()
             self.uvmexp.npages -= pages
+        self._remove_record(seg)
+
+    def _remove_record(self, seg: Segment) -> None:
+        """Take a live record out of the indexes and the tree, ``memset`` it to zero and free
+        it, then drop ``nentries`` (in the kernel's order: a panic in the free leaves
+        ``nentries`` as it was). O(log n)."""
         self._index_remove(seg)
         self._tree.remove(seg)
         seg.zero()
@@ -359,13 +365,10 @@ class RBTreeKernel(Kernel):
 
         KASSERTs :meth:`segments_mergeable`. O(log n)."""
         kassert(self.segments_mergeable(left, right), "segments_mergeable(left, right)")
-        self._index_remove(right)
-        self._tree.remove(right)
-        left.end = right.end
-        left.avail_end = right.avail_end
-        right.zero()
-        self.uvm_physseg_free(right, SIZEOF_UVM_PHYSSEG)
-        self._nentries -= 1
+        end, avail_end = right.end, right.avail_end
+        self._remove_record(right)
+        left.end = end
+        left.avail_end = avail_end
         self.version += 1
         return left
 
