@@ -461,16 +461,23 @@ class Kernel(ABC):
                     return ok, pa
         return False, None
 
-    def _physget_pass(self, unload: Any, freelist: int) -> tuple[bool, int | None]:
+    def _physget_order(self) -> Iterator[Handle]:
+        """The segments in ``uvm_page_physget_freelist``'s walk order: from the last backwards
+        with BIGFIRST, else from the first forwards, while the handle is valid. The next
+        handle is taken after the caller's step, as the C loop does."""
         backwards = self.VM_PHYSSEG_STRAT == VM_PSTRAT_BIGFIRST
         lcv = self.uvm_physseg_get_last() if backwards else self.uvm_physseg_get_first()
         while self.uvm_physseg_valid_p(lcv):
+            yield lcv
+            lcv = self.uvm_physseg_get_prev(lcv) if backwards else self.uvm_physseg_get_next(lcv)
+
+    def _physget_pass(self, unload: Any, freelist: int) -> tuple[bool, int | None]:
+        for lcv in self._physget_order():
             if self.uvm.page_init_done:
                 panic("uvm_page_physget: called _after_ bootstrap")
             ok, pa = unload(lcv, freelist)
             if ok:
                 return True, pa
-            lcv = self.uvm_physseg_get_prev(lcv) if backwards else self.uvm_physseg_get_next(lcv)
         return False, None
 
     def uvm_page_init(self) -> None:
@@ -502,9 +509,7 @@ class Kernel(ABC):
         at one page or more so that no call of the run would remove it. ``None`` when no such
         run of two pages or more exists (the caller then makes one exact call). Same end state
         as the single calls; O(n) per run instead of O(n) per page."""
-        backwards = self.VM_PHYSSEG_STRAT == VM_PSTRAT_BIGFIRST
-        lcv = self.uvm_physseg_get_last() if backwards else self.uvm_physseg_get_first()
-        while self.uvm_physseg_valid_p(lcv):
+        for lcv in self._physget_order():
             seg = self.seg(lcv)
             if seg.free_list == VM_FREELIST_DEFAULT and seg.avail_start < seg.avail_end:
                 front = seg.avail_start == seg.start
@@ -516,7 +521,6 @@ class Kernel(ABC):
                     first = seg.avail_start if front else seg.avail_end - count
                     self._take_edge(lcv, seg, front, count)
                     return self.ctob(first), count
-            lcv = self.uvm_physseg_get_prev(lcv) if backwards else self.uvm_physseg_get_next(lcv)
         return None
 
     @abstractmethod
