@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from physseg.simulate.timeline import SimResult
 
@@ -112,6 +111,8 @@ def write_json(results: Sequence[SimResult], page_size: int, path: Path, command
 def plot(results: Sequence[SimResult], page_size: int, path: Path, title: str) -> None:
     """The timeline figure: five panels sharing the time axis, one line per run. The plain run
     is drawn wide and pale under the thinner coalescing one, so both show where they agree."""
+    from matplotlib.figure import Figure  # matplotlib: not paid by every physseg command
+
     mib = page_size / (1 << 20)
     fig = Figure(figsize=(11, 13), layout="constrained")
     axes = fig.subplots(5, 1, sharex=True)
