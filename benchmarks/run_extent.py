@@ -17,8 +17,8 @@ import argparse
 import random
 import time
 
+from physseg.core.extent import Extent
 from physseg.errors import ExtentNoSpaceError
-from physseg.extent import Extent
 
 STRIDE = 16
 """Units per fragment: one allocated unit, a hole of 1..STRIDE-2 units, then allocated again."""

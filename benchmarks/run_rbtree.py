@@ -1,4 +1,4 @@
-"""Time physseg.rbtree insert, find and remove on random integer keys; prints ns/op and ops/s.
+"""Time physseg.core.rbtree insert, find and remove on random integer keys; prints ns/op and ops/s.
 
 Run by hand::
 
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from physseg.rbtree import RB_DIR_RIGHT, RBNode, RBTree
+from physseg.core.rbtree import RB_DIR_RIGHT, RBNode, RBTree
 
 
 class IntNode(RBNode):

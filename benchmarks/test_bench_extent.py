@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from physseg.core.extent import Extent
 from physseg.errors import ExtentNoSpaceError
-from physseg.extent import Extent
 from run_extent import STRIDE, fragmented_extent, hole_size, request_sizes
 
 ROUNDS = 2_000

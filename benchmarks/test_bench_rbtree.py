@@ -1,4 +1,4 @@
-"""pytest-benchmark cases for physseg.rbtree (10^4 random integer keys).
+"""pytest-benchmark cases for physseg.core.rbtree (10^4 random integer keys).
 
 ``pytest benchmarks --benchmark-only`` times them; ``--benchmark-disable`` runs each once as a
 quick correctness check. For 10^5 / 10^6 keys use ``benchmarks/run_rbtree.py``.
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from physseg.rbtree import RBTree
+from physseg.core.rbtree import RBTree
 from run_rbtree import IntNode, IntOps, find_all, insert_all, iterate_all, make_keys, remove_all
 
 COUNT = 10_000

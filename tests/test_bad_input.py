@@ -34,7 +34,7 @@ from physseg import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
-from test_model_naive import full_state
+from support.naive import full_state
 
 Views = dict[str, Segment]
 MAX_PFN = 1 << 52

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from physseg.cli import main
-from physseg.commands.bench import positive_int
+from physseg.cli.commands.bench import positive_int
 
 
 def test_a_tiny_profile_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from physseg.cli import main
-from physseg.table import DEFAULT_ROW_LIMIT
+from physseg.cli.table import DEFAULT_ROW_LIMIT
 
 STATE = "physseg-state.json"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))
@@ -333,7 +333,7 @@ def test_show_marks_partial_and_empty_avail_windows(
 def test_a_state_whose_log_no_longer_replays_is_refused(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from physseg.state import _checksum
+    from physseg.cli.state import _checksum
 
     doc = json.loads((machine / STATE).read_text())
     doc["snapshot"]["physmem"] = 1
@@ -348,7 +348,7 @@ def test_a_state_whose_log_no_longer_replays_is_refused(
 def test_demo_in_process_with_a_short_script_and_a_failing_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from physseg.commands import demo
+    from physseg.cli.commands import demo
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(demo, "SCRIPT", (("Boot", ["boot", "qemu-512m"]),))
@@ -367,7 +367,7 @@ def test_demo_in_process_with_a_short_script_and_a_failing_step(
 def test_a_terminal_gets_the_terminal_width_and_colours() -> None:
     import io
 
-    from physseg.table import make_console
+    from physseg.cli.table import make_console
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -380,8 +380,8 @@ def test_a_terminal_gets_the_terminal_width_and_colours() -> None:
 
 
 def test_a_machine_never_recorded_shows_as_empty() -> None:
-    from physseg.state import MachineConfig, MachineState
-    from physseg.table import machine_dict
+    from physseg.cli.state import MachineConfig, MachineState
+    from physseg.cli.table import machine_dict
 
     shown = machine_dict(MachineState(MachineConfig()), "x.json")
     assert (shown["booted"], shown["segments"], shown["holes"]) == (False, [], [])

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from physseg.cli import main
-from physseg.commands.replay import PROGRESS_MIN_BYTES
-from physseg.state import load_state
+from physseg.cli.commands.replay import PROGRESS_MIN_BYTES
+from physseg.cli.state import load_state
 
 STATE = "physseg-state.json"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))

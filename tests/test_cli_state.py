@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from physseg.cli import main
-from physseg.state import PAUSE_ENV, load_state
+from physseg.cli.state import PAUSE_ENV, load_state
 
 STATE = "physseg-state.json"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))

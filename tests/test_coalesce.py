@@ -19,8 +19,8 @@ from physseg import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
+from physseg.core.pages import Page
 from physseg.netbsd import RBTreeKernel
-from physseg.pages import Page
 
 PAGE = 1 << 12
 

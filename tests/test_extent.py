@@ -1,4 +1,4 @@
-"""Specification of physseg.extent: NetBSD extent(9) decisions in integer units.
+"""Specification of physseg.core.extent: NetBSD extent(9) decisions in integer units.
 
 Examples first (one behaviour each), then NetBSD's ATF scenarios that exercise the extent, then
 property tests: the O(log n) index against NetBSD's linear scan, and a stateful comparison with
@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-import physseg.extent
+import physseg.core.extent
 from physseg import alloc
-from physseg.alloc import Allocator, FailingAllocator
+from physseg.core.alloc import Allocator, FailingAllocator
+from physseg.core.extent import Extent
 from physseg.errors import (
     ExtentDestroyedError,
     ExtentError,
@@ -26,7 +27,6 @@ from physseg.errors import (
     ExtentNoSpaceError,
     ExtentRegionNotFoundError,
 )
-from physseg.extent import Extent
 
 State = tuple[list[tuple[int, int]], list[tuple[int, int]], int, int, int]
 
@@ -54,7 +54,7 @@ def fragmented(
 
 
 def test_docstring_examples_hold() -> None:
-    assert doctest.testmod(physseg.extent).failed == 0
+    assert doctest.testmod(physseg.core.extent).failed == 0
 
 
 # -- construction ---------------------------------------------------------------------------

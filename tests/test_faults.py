@@ -1,9 +1,9 @@
 """Fault injection: make the N-th allocation fail, for every N a representative sequence has.
 
 Every allocation the engine makes at run time (segment records, page-array slabs, extent
-headers, extent region descriptors) goes through one :class:`physseg.alloc.Allocator`. Each
+headers, extent region descriptors) goes through one :class:`physseg.core.alloc.Allocator`. Each
 sweep runs a sequence once with a plain allocator to learn how many allocations it makes, then
-once per allocation with a :class:`physseg.alloc.FailingAllocator` that refuses exactly that
+once per allocation with a :class:`physseg.core.alloc.FailingAllocator` that refuses exactly that
 one.
 
 * The Pythonic face (``PhysMem``) must, at every fault point, either succeed or raise a typed
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import pytest
 
 from physseg import KernelAssertionError, OutOfMemoryError, PhysMem, PhysSegError
-from physseg.alloc import DESCRIPTOR, EXTENT, SEGMENT, SLAB, Allocator, FailingAllocator
+from physseg.core.alloc import DESCRIPTOR, EXTENT, SEGMENT, SLAB, Allocator, FailingAllocator
 from physseg.netbsd import Kernel, make_kernel
-from test_model_naive import fields, full_state
+from support.naive import fields, full_state
 
 Step = tuple[str, Callable[[PhysMem], object]]
 

@@ -1,4 +1,4 @@
-"""Specification of physseg.lookup: the per-call frame memo (``PHYS_TO_VM_PAGE``,
+"""Specification of physseg.netbsd.lookup: the per-call frame memo (``PHYS_TO_VM_PAGE``,
 ``uvm_pageismanaged``) and the batch frame table (``phys_to_vm_pages``) answer exactly what the
 kernel's own search (``uvm_physseg_find`` + ``uvm_physseg_get_pg``) answers, in every build, in
 every table mode, and after every plug and unplug."""
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from physseg import KernelAssertionError, lookup
-from physseg.lookup import UNBACKED, LayoutVersion, LookupTable, PageBatch
 from physseg.netbsd import Kernel, make_kernel
+from physseg.netbsd.lookup import UNBACKED, LayoutVersion, LookupTable, PageBatch
 
 SHIFT = 12
 UNIVERSE = 1024

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from matplotlib.image import imread
 
-from physseg.mapplot import (
+from physseg.cli.mapplot import (
     BREAK_WIDTH,
     HOLE_COLOUR,
     MIN_BLOCK_FRACTION,
@@ -30,9 +30,9 @@ from physseg.mapplot import (
     render_map,
     subtract,
 )
+from physseg.cli.state import FreeListName, MachineConfig, MachineState, MapInfo, MapRange
+from physseg.cli.trace import Init, PhysLoad, Plug, TraceOp, Unplug, apply_op
 from physseg.memmap import ATF_FREELISTS, load_map, plan_boot
-from physseg.state import FreeListName, MachineConfig, MachineState, MapInfo, MapRange
-from physseg.trace import Init, PhysLoad, Plug, TraceOp, Unplug, apply_op
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 
 from physseg import KernelAssertionError, KernelPanic
 from physseg.netbsd import Kernel, make_kernel
-from test_model_naive import fields
+from support.naive import fields
 
 UNIVERSE = 160
 NFREELIST = 3

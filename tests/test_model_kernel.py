@@ -37,9 +37,9 @@ from hypothesis.stateful import (
 )
 
 from physseg import KernelAssertionError, KernelPanic
-from physseg.alloc import FailingAllocator
+from physseg.core.alloc import FailingAllocator
 from physseg.netbsd import Kernel, make_kernel
-from test_model_naive import (
+from support.naive import (
     UNPLUG_SHAPES,
     Expected,
     NaiveKernel,

@@ -43,8 +43,8 @@ from physseg import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
-from physseg.alloc import FailingAllocator
-from test_model_naive import (
+from physseg.core.alloc import FailingAllocator
+from support.naive import (
     UNPLUG_SHAPES,
     Expected,
     Kassert,

@@ -25,9 +25,9 @@ from physseg import (
     PhysSegError,
     RangeNotManagedError,
 )
+from physseg.core.pages import PG_BUSY, PG_FREE
 from physseg.netbsd import make_kernel
 from physseg.pagealloc import PageAllocator, PageUsage
-from physseg.pages import PG_BUSY, PG_FREE
 
 
 def machine(*spans: tuple[int, int, int], strategy: str = "bsearch") -> PhysMem:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from physseg.core.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
 from physseg.netbsd import Kernel
-from physseg.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
 
 
 def test_slab_is_zeroed_and_sized() -> None:

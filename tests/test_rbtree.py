@@ -1,4 +1,5 @@
-"""Specification tests for physseg.rbtree: rbtree(3) semantics, red-black invariants, check()."""
+"""Specification tests for physseg.core.rbtree: rbtree(3) semantics, red-black invariants,
+check()."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-import physseg.rbtree
-from physseg.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBNode, RBTree
+import physseg.core.rbtree
+from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBNode, RBTree
 
 
 class Item(RBNode):
@@ -72,7 +73,7 @@ def is_unlinked(node: Item) -> bool:
 
 
 def test_module_doctest_examples_hold() -> None:
-    result = doctest.testmod(physseg.rbtree)
+    result = doctest.testmod(physseg.core.rbtree)
     assert result.attempted > 0
     assert result.failed == 0
 

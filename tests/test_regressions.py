@@ -29,10 +29,10 @@ from physseg import (
     PhysMem,
     UnsupportedOperationError,
 )
+from physseg.core.pages import Slab
 from physseg.netbsd import Kernel, make_kernel, rbtree_build
 from physseg.netbsd import kernel as kernel_module
-from physseg.pages import Slab
-from test_model_naive import full_state
+from support.naive import full_state
 
 # ---------------------------------------------------------------------- PhysMem, fixed
 

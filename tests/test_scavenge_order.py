@@ -14,10 +14,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from physseg.core.pages import Page
 from physseg.errors import KernelPanic
 from physseg.netbsd import RBTreeKernel
-from physseg.pages import Page
-from physseg.segment import SlabExtent
+from physseg.netbsd.segment import SlabExtent
 
 
 class WalkingKernel(RBTreeKernel):

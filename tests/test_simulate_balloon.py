@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from physseg import InvalidArgumentError, PhysMem
-from physseg.alloc import SLAB, FailingAllocator
+from physseg.core.alloc import SLAB, FailingAllocator
 from physseg.pagealloc import PageAllocator
 from physseg.simulate import BalloonConfig, ConstantSchedule, Hypervisor, XenBalloon, run_balloon
 from physseg.simulate.balloon import (

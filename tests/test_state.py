@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from physseg import PhysMem
-from physseg.errors import PhysSegError
-from physseg.state import (
+from physseg.cli.state import (
     PAUSE_ENV,
     STATE_VERSION,
     FreeListName,
@@ -36,7 +35,8 @@ from physseg.state import (
     snapshot_holes,
     snapshot_stats,
 )
-from physseg.trace import Find, Init, PhysLoad, Plug, TraceOp, Unplug, apply_op, op_to_dict
+from physseg.cli.trace import Find, Init, PhysLoad, Plug, TraceOp, Unplug, apply_op, op_to_dict
+from physseg.errors import PhysSegError
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -67,7 +67,7 @@ def machine(ops: list[TraceOp]) -> tuple[MachineState, PhysMem]:
 
 def write(path: Path, doc: dict[str, object]) -> None:
     """Write ``doc`` as a state file with a valid checksum (for hand-made bad content)."""
-    from physseg.state import _checksum
+    from physseg.cli.state import _checksum
 
     doc = dict(doc)
     doc["checksum"] = _checksum(doc)

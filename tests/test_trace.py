@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from physseg import PhysMem, Segment
-from physseg.errors import InvalidArgumentError, RangeNotManagedError, RangeOverlapError
-from physseg.trace import (
+from physseg.cli.trace import (
     JSONL,
     TEXT,
     Find,
@@ -31,6 +30,7 @@ from physseg.trace import (
     parse_trace,
     replay,
 )
+from physseg.errors import InvalidArgumentError, RangeNotManagedError, RangeOverlapError
 
 GIB = 1 << 30
 MIB = 1 << 20

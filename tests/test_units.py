@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from physseg.units import (
+from physseg.cli.units import (
     UnitError,
     format_addr,
     format_count,

@@ -6,6 +6,7 @@ Two faces on one engine: :class:`physseg.PhysMem` (Pythonic, validated, thread-s
 
 from __future__ import annotations
 
+from physseg.core.pages import Page
 from physseg.errors import (
     BootPhaseError,
     CapacityError,
@@ -21,7 +22,6 @@ from physseg.errors import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
-from physseg.pages import Page
 from physseg.physmem import PhysMem, Segment, Snapshot
 
 __version__ = "0.1.0"

@@ -36,6 +36,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from physseg.core.pages import PG_BUSY, PG_FREE, Slab
 from physseg.errors import (
     BootPhaseError,
     InvalidArgumentError,
@@ -44,9 +45,8 @@ from physseg.errors import (
 )
 from physseg.netbsd import Kernel
 from physseg.netbsd.constants import VM_PSTRAT_BIGFIRST
-from physseg.pages import PG_BUSY, PG_FREE, Slab
+from physseg.netbsd.segment import Segment
 from physseg.physmem import PhysMem
-from physseg.segment import Segment
 
 _STATE: Final = np.uint8(PG_FREE | PG_BUSY)
 _FREE: Final = np.uint8(PG_FREE)

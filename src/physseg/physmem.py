@@ -21,7 +21,8 @@ from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 
-from physseg.alloc import Allocator
+from physseg.core.alloc import Allocator
+from physseg.core.pages import PG_BUSY, Page
 from physseg.errors import (
     BootPhaseError,
     CapacityError,
@@ -36,10 +37,9 @@ from physseg.errors import (
     StaleSegmentError,
     UnsupportedOperationError,
 )
-from physseg.lookup import PageBatch
 from physseg.netbsd import Kernel, RBTreeKernel, make_kernel
-from physseg.pages import PG_BUSY, Page
-from physseg.segment import Segment as SegmentRecord
+from physseg.netbsd.lookup import PageBatch
+from physseg.netbsd.segment import Segment as SegmentRecord
 
 DEFAULT_PHYSSEG_MAX: Final = 64
 """``VM_PHYSSEG_MAX`` of NetBSD/amd64, the default boot pool size."""
@@ -524,7 +524,7 @@ class PhysMem:
 
     def pages(self, addresses: Any) -> PageBatch:
         """Batch :meth:`page` over an array of byte addresses (see
-        :class:`physseg.lookup.PageBatch`; the result has the shape of ``addresses``). O(m)
+        :class:`physseg.netbsd.lookup.PageBatch`; the result has the shape of ``addresses``). O(m)
         after an O(n log n) rebuild when the segments changed.
 
         Raises ``InvalidArgumentError`` unless every address is an int in ``[0, 2**64)``

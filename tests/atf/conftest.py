@@ -25,7 +25,7 @@ import pytest
 
 from physseg import KernelAssertionError, KernelPanic
 from physseg.netbsd import Kernel, RBTreeKernel, StaticKernel
-from physseg.segment import Segment, SlabExtent
+from physseg.netbsd.segment import Segment, SlabExtent
 
 ABORT = (KernelPanic, KernelAssertionError)
 """What ``atf_tc_expect_signal(SIGABRT, ...)`` waits for: a panic or a failed KASSERT."""

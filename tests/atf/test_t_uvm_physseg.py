@@ -23,7 +23,7 @@ import pytest
 
 from physseg import KernelPanic
 from physseg.netbsd import ENOMEM, EX_BOUNDZERO, Kernel, RBTreeKernel
-from physseg.segment import SlabExtent
+from physseg.netbsd.segment import SlabExtent
 
 from .conftest import (
     ABORT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from physseg.alloc import Allocator
+from physseg.core.alloc import Allocator
 from physseg.netbsd.constants import (
     EAGAIN,
     ENOMEM,

@@ -15,7 +15,9 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from physseg.alloc import Allocator
+from physseg.core.alloc import Allocator
+from physseg.core.extent import Extent
+from physseg.core.pages import PG_FREE, Page, Slab
 from physseg.errors import (
     ExtentDestroyedError,
     ExtentNoDescriptorError,
@@ -23,16 +25,6 @@ from physseg.errors import (
     ExtentRegionNotFoundError,
     KernelAssertionError,
     KernelPanic,
-)
-from physseg.extent import Extent
-from physseg.lookup import (
-    UNBACKED,
-    FrameEntry,
-    LayoutVersion,
-    LookupTable,
-    PageBatch,
-    fill_frames,
-    table_for,
 )
 from physseg.netbsd.constants import (
     EAGAIN,
@@ -48,8 +40,16 @@ from physseg.netbsd.constants import (
     VM_FREELIST_FIRST16,
     VM_PSTRAT_BIGFIRST,
 )
-from physseg.pages import PG_FREE, Page, Slab
-from physseg.segment import PmapPhysseg, Segment, SlabExtent
+from physseg.netbsd.lookup import (
+    UNBACKED,
+    FrameEntry,
+    LayoutVersion,
+    LookupTable,
+    PageBatch,
+    fill_frames,
+    table_for,
+)
+from physseg.netbsd.segment import PmapPhysseg, Segment, SlabExtent
 
 Handle = Any
 _INIT_CHUNK = 1 << 20
@@ -609,7 +609,8 @@ class Kernel(ABC):
     # ----------------------------------------------------------------- PHYS_TO_VM_PAGE
     version = LayoutVersion()
     """Bumped on every change of the segment layout; caches compare against it. Assigning it
-    also empties the per-call frame memo below (see :class:`physseg.lookup.LayoutVersion`)."""
+    also empties the per-call frame memo below (see
+    :class:`physseg.netbsd.lookup.LayoutVersion`)."""
     _frame_pages: dict[int, FrameEntry]
     """Frame number → its ``Page``, ``UNBACKED`` or ``None``; filled by ``fill_frames``."""
 
@@ -618,7 +619,7 @@ class Kernel(ABC):
         also ``None`` inside a segment (no page arrays yet, C returns ``NULL + off``). After
         boot, an address in a segment without a page array fails the kernel's
         ``KASSERT(uvm_physseg_valid_p(upm))``. The same answer as ``uvm_physseg_find`` +
-        ``uvm_physseg_get_pg``, from the frame memo of :mod:`physseg.lookup`: O(1), one dict
+        ``uvm_physseg_get_pg``, from the frame memo of :mod:`physseg.netbsd.lookup`: O(1), one dict
         probe; a miss fills its window of frames (O(log n + 1024)). Repeated calls return the
         same ``Page`` object, which stands for a pointer: do not mutate it."""
         try:
@@ -646,8 +647,8 @@ class Kernel(ABC):
 
     def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
         """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses (any integer array-like);
-        see :class:`physseg.lookup.PageBatch`. O(m) through the two-level frame table of
-        :class:`physseg.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
+        see :class:`physseg.netbsd.lookup.PageBatch`. O(m) through the two-level frame table of
+        :class:`physseg.netbsd.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
         after the segments changed. Raises ``TypeError`` for non-integer addresses."""
         return table_for(self).lookup(addresses)
 

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
-from physseg.alloc import SEGMENT, SLAB
+from physseg.core.alloc import SEGMENT, SLAB
+from physseg.core.pages import Page, Slab
+from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
 from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError
 from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
 from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
-from physseg.pages import Page, Slab
-from physseg.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
-from physseg.segment import Segment, SlabExtent
+from physseg.netbsd.segment import Segment, SlabExtent
 
 _NULL_DEREF = "NULL pointer dereference"
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from physseg.netbsd.constants import VM_PSTRAT_BIGFIRST, VM_PSTRAT_BSEARCH, VM_PSTRAT_RANDOM
 from physseg.netbsd.kernel import Handle, Kernel, panic
-from physseg.segment import Segment
+from physseg.netbsd.segment import Segment
 
 
 class StaticKernel(Kernel):

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from physseg.commands._common import add_common_options, open_state, print_json
+from physseg.cli.commands._common import add_common_options, open_state, print_json
+from physseg.cli.table import make_console
 from physseg.errors import CommandError
-from physseg.table import make_console
 
 DEFAULT_OUTPUT = "physseg-map.png"
 
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the PNG; returns 0."""
-    from physseg.mapplot import layout_from_state, render_map  # matplotlib: 0.7 s to import
+    from physseg.cli.mapplot import layout_from_state, render_map  # matplotlib: 0.7 s to import
 
     state = open_state(args.state)
     layout = layout_from_state(state)

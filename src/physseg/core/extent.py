@@ -4,7 +4,7 @@ An :class:`Extent` manages the inclusive range ``[start, end]`` as NetBSD's ``su
 does: allocated *regions* are kept sorted and coalesced (two regions never touch), free space is
 the *gaps* between them, and every region holds one *region descriptor*. Descriptors come from
 the extent's fixed freelist (an ``EX_FIXED`` extent created with caller storage) or, dynamically,
-from the :class:`~physseg.alloc.Allocator`; running out of them is an error of its own
+from the :class:`~physseg.core.alloc.Allocator`; running out of them is an error of its own
 (:class:`~physseg.errors.ExtentNoDescriptorError`, NetBSD's ``ENOMEM``), distinct from running
 out of space (:class:`~physseg.errors.ExtentNoSpaceError`, ``EAGAIN``).
 
@@ -44,8 +44,8 @@ from itertools import pairwise
 
 from sortedcontainers import SortedList
 
-from physseg import alloc
-from physseg.alloc import Allocator
+from physseg.core import alloc
+from physseg.core.alloc import Allocator
 from physseg.errors import (
     ExtentDestroyedError,
     ExtentNoDescriptorError,

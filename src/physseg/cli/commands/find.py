@@ -6,11 +6,11 @@ import argparse
 import bisect
 from typing import Any
 
-from physseg.commands._common import add_common_options, byte_quantity, open_state, print_json
+from physseg.cli.commands._common import add_common_options, byte_quantity, open_state, print_json
+from physseg.cli.state import MachineState
+from physseg.cli.table import make_console, segment_dict, segments, short_freelist
+from physseg.cli.units import format_addr, format_size
 from physseg.physmem import Segment
-from physseg.state import MachineState
-from physseg.table import make_console, segment_dict, segments, short_freelist
-from physseg.units import format_addr, format_size
 
 
 def register(subparsers: Any) -> None:

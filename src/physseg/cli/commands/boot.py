@@ -6,12 +6,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.commands._common import (
+from physseg.cli.commands._common import (
     add_common_options,
     ensure_replaceable,
     positive_int,
     print_json,
 )
+from physseg.cli.state import (
+    FreeListName,
+    MachineConfig,
+    MachineState,
+    MapInfo,
+    MapRange,
+    save_state,
+)
+from physseg.cli.table import machine_dict, machine_view, make_console
+from physseg.cli.trace import Init, PhysLoad, TraceOp, apply_op
+from physseg.cli.units import format_addr, format_count, format_quantity, format_size
 from physseg.errors import CommandError, PhysSegError
 from physseg.memmap import (
     AMD64_FREELISTS,
@@ -23,17 +34,6 @@ from physseg.memmap import (
     load_map,
     plan_boot,
 )
-from physseg.state import (
-    FreeListName,
-    MachineConfig,
-    MachineState,
-    MapInfo,
-    MapRange,
-    save_state,
-)
-from physseg.table import machine_dict, machine_view, make_console
-from physseg.trace import Init, PhysLoad, TraceOp, apply_op
-from physseg.units import format_addr, format_count, format_quantity, format_size
 
 FREELIST_TABLES = {"atf": ATF_FREELISTS, "amd64": AMD64_FREELISTS}
 """``--freelists`` choices: the ATF tests' four lists (the engine's default) or current

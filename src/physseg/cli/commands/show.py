@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.commands._common import add_common_options, open_state, print_json
-from physseg.table import DEFAULT_ROW_LIMIT, machine_dict, machine_view, make_console
+from physseg.cli.commands._common import add_common_options, open_state, print_json
+from physseg.cli.table import DEFAULT_ROW_LIMIT, machine_dict, machine_view, make_console
 
 
 def register(subparsers: Any) -> None:

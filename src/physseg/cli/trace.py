@@ -2,7 +2,7 @@
 writing, and replaying a trace on a :class:`physseg.PhysMem`.
 
 A trace is one operation per line. Addresses and sizes are **bytes** (anything
-:func:`physseg.units.parse_bytes` reads: ``0x1000``, ``4096``, ``64M``); every range is
+:func:`physseg.cli.units.parse_bytes` reads: ``0x1000``, ``4096``, ``64M``); every range is
 ``[addr, addr + size)`` and must be page-aligned when it is applied.
 
 Text format (blank lines and ``#`` comments ignored, a comment may end any line)::
@@ -29,9 +29,9 @@ from functools import partial
 from pathlib import PurePath
 from typing import Final
 
+from physseg.cli.units import UnitError, format_addr, format_quantity, parse_bytes
 from physseg.errors import InvalidArgumentError, PhysSegError
 from physseg.physmem import PhysMem, Segment
-from physseg.units import UnitError, format_addr, format_quantity, parse_bytes
 
 TEXT: Final = "text"
 JSONL: Final = "jsonl"

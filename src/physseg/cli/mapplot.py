@@ -30,9 +30,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from physseg.state import MachineState, snapshot_holes
-from physseg.trace import PhysLoad, Plug, Unplug
-from physseg.units import format_addr, format_size
+from physseg.cli.state import MachineState, snapshot_holes
+from physseg.cli.trace import PhysLoad, Plug, Unplug
+from physseg.cli.units import format_addr, format_size
 
 Interval = tuple[int, int]
 """A byte range ``[start, end)``."""

@@ -1,6 +1,6 @@
 """The ``physseg`` command: a thin dispatcher over the subcommand modules.
 
-Each module in :mod:`physseg.commands` exposes ``register(subparsers)``, which adds its
+Each module in :mod:`physseg.cli.commands` exposes ``register(subparsers)``, which adds its
 subparser and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
 Usage errors exit 2 (argparse); operational failures exit 1 with one line on stderr; no
 traceback reaches the user.
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"physseg {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"physseg.commands.{name}")
+        module = importlib.import_module(f"physseg.cli.commands.{name}")
         module.register(subparsers)
     return parser
 

@@ -9,9 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from physseg.errors import CommandError
-from physseg.physmem import PhysMem
-from physseg.state import (
+from physseg.cli.state import (
     DEFAULT_STATE_PATH,
     MachineState,
     StateError,
@@ -19,7 +17,9 @@ from physseg.state import (
     load_state,
     rebuild,
 )
-from physseg.units import UnitError, parse_bytes
+from physseg.cli.units import UnitError, parse_bytes
+from physseg.errors import CommandError
+from physseg.physmem import PhysMem
 
 
 def byte_quantity(text: str) -> int:

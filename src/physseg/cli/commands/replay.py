@@ -23,17 +23,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from physseg.commands._common import (
+from physseg.cli.commands._common import (
     add_common_options,
     ensure_replaceable,
     open_machine,
     positive_int,
     print_json,
 )
+from physseg.cli.state import MachineConfig, MachineState, save_state
+from physseg.cli.table import make_console, totals, totals_text
+from physseg.cli.trace import FORMATS, JSONL, ReplayReport, detect_format, replay
 from physseg.physmem import PhysMem
-from physseg.state import MachineConfig, MachineState, save_state
-from physseg.table import make_console, totals, totals_text
-from physseg.trace import FORMATS, JSONL, ReplayReport, detect_format, replay
 
 PROGRESS_MIN_BYTES: Final = 64 << 10
 """Traces at least this long (about 2,000 lines) get a progress bar on a terminal."""

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.commands._common import (
+from physseg.cli.commands._common import (
     add_common_options,
     byte_quantity,
     byte_size,
     open_machine,
     print_json,
 )
+from physseg.cli.state import save_state
+from physseg.cli.table import make_console, segment_dict, segments_table, totals, totals_text
+from physseg.cli.trace import Unplug, apply_op
+from physseg.cli.units import format_addr, format_size
 from physseg.physmem import PhysMem, Segment
-from physseg.state import save_state
-from physseg.table import make_console, segment_dict, segments_table, totals, totals_text
-from physseg.trace import Unplug, apply_op
-from physseg.units import format_addr, format_size
 
 
 def register(subparsers: Any) -> None:

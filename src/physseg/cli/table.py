@@ -1,6 +1,6 @@
 """How the command line shows a machine: rich tables for people and plain dicts for ``--json``.
 
-Everything here reads a :class:`physseg.state.MachineState` (its saved snapshot), so showing
+Everything here reads a :class:`physseg.cli.state.MachineState` (its saved snapshot), so showing
 a machine never needs the engine. Addresses are printed in bytes (hex), sizes in binary units,
 page counts with thousands separators.
 """
@@ -16,9 +16,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from physseg.cli.state import MachineState, snapshot_holes, snapshot_stats
+from physseg.cli.units import format_addr, format_count, format_size
 from physseg.physmem import Segment, Snapshot
-from physseg.state import MachineState, snapshot_holes, snapshot_stats
-from physseg.units import format_addr, format_count, format_size
 
 DEFAULT_ROW_LIMIT: Final = 40
 """Segments a table lists before it summarises the rest (``--all`` lifts it)."""

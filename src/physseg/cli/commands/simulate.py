@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from physseg.commands._common import non_negative_int, positive_int
+from physseg.cli.commands._common import non_negative_int, positive_int
 from physseg.simulate.balloon import PAGE_SIZE, BalloonConfig, run_balloon
 from physseg.simulate.report import format_summary, write_outputs
 from physseg.simulate.schedule import Schedule, load_trace

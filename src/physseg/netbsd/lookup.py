@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 import numpy as np
 import numpy.typing as npt
 
-from physseg.pages import Page
+from physseg.core.pages import Page
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from physseg.netbsd.kernel import Kernel
-    from physseg.segment import Segment
+    from physseg.netbsd.segment import Segment
 
 __all__ = [
     "FILL_FRAMES",
@@ -196,8 +196,8 @@ def _entry(seg: Segment, pfn: int) -> FrameEntry:
 def _segments_in(kernel: Kernel, first: int, last: int) -> list[Segment] | None:
     """The segments overlapping ``[first, last)`` in address order (empty ones included), or
     ``None`` when the build's search is not a function of the spans (overlapping segments)."""
+    from physseg.core.rbtree import RB_DIR_RIGHT
     from physseg.netbsd.rbtree_build import RBTreeKernel
-    from physseg.rbtree import RB_DIR_RIGHT
 
     if isinstance(kernel, RBTreeKernel):
         tree = kernel.tree

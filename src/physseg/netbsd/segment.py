@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from physseg.extent import Extent
-from physseg.pages import Page, Slab
-from physseg.rbtree import RBNode
+from physseg.core.extent import Extent
+from physseg.core.pages import Page, Slab
+from physseg.core.rbtree import RBNode
 
 
 class PmapPhysseg:

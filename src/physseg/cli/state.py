@@ -2,7 +2,7 @@
 atomically, that rebuilds a :class:`physseg.PhysMem` exactly.
 
 Design: the file holds the machine's **configuration** and the **log of every operation that
-succeeded** on it, in the trace vocabulary of :mod:`physseg.trace` (``physload`` ... ``init``
+succeeded** on it, in the trace vocabulary of :mod:`physseg.cli.trace` (``physload`` ... ``init``
 from the boot, then ``plug`` / ``unplug``). Rebuilding replays the log on a fresh ``PhysMem``:
 the engine is deterministic, so the replay reaches the very state that was saved, page-array
 placement and extent regions included, which a list of segments alone could not restore. The
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
 
+from physseg.cli.trace import Find, TraceOp, apply_op, op_from_dict, op_to_dict
 from physseg.errors import PhysSegError
 from physseg.physmem import PhysMem, Segment, SegmentState, Snapshot
-from physseg.trace import Find, TraceOp, apply_op, op_from_dict, op_to_dict
 
 STATE_FORMAT: Final = "physseg-state"
 """The ``"format"`` field every state file carries."""
