@@ -122,8 +122,7 @@ def errors_imports(graph: ImportGraph) -> list[Edge]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="netbsd kernel/lookup/build cycle and bench figures/report cycle "
-    f"{BOUNDARY_WORK}; also cli.main <-> cli.commands.demo",
+    reason=f"netbsd kernel/lookup/build cycle {BOUNDARY_WORK}; also cli.main <-> cli.commands.demo",
 )
 def test_no_import_cycle_among_physseg_modules() -> None:
     graph = physseg_graph()

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physseg.bench.report import C_NS, PER_CALL_FACTOR
+from physseg.bench.reference import C_NS, PER_CALL_FACTOR
 from physseg.bench.runner import BenchResults, LookupResult
 from physseg.bench.stats import percent_difference, summarize
 
