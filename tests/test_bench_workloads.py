@@ -3,11 +3,14 @@ distributions, the case registry and profiles, and every implementation looking 
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import numpy as np
 import pytest
 
-from physseg.bench.impls import IMPLS, Chunk, resolve_impls
+from physseg.bench.impls import IMPLS, Chunk, Impl, resolve_impls
 from physseg.bench.workloads import (
+    BUILDS,
     CASES,
     GROUPS,
     MIB,
@@ -18,6 +21,9 @@ from physseg.bench.workloads import (
     build_kernel,
     resolve_cases,
 )
+from physseg.core.pages import Page
+from physseg.errors import KernelPanic
+from physseg.netbsd import Kernel
 
 SEED = 11
 
@@ -62,8 +68,15 @@ def test_the_layout_is_the_same_for_every_run_of_a_seed() -> None:
 
 
 def test_fixed_and_fragmented_cases_run_on_their_builds() -> None:
+    lookup_cases = [case for case in CASES.values() if isinstance(case, LookupCase)]
+    for case in lookup_cases:
+        assert case.builds == (tuple(BUILDS) if case.kind == "fixed" else ("rbtree",)), case.name
     assert lookup_case("1K").builds == ("static-bsearch", "static-random", "rbtree")
     assert lookup_case("256MB").builds == ("rbtree",)
+    for build in lookup_case("1K").builds:
+        assert build_kernel(lookup_case("1K"), build, SEED).uvm_physseg_get_entries() == 32
+    with pytest.raises(KernelPanic):  # why only the rbtree: the static build cannot hot-plug
+        build_kernel(lookup_case("1MB"), "static-bsearch", SEED)
 
 
 @pytest.mark.parametrize(
@@ -139,17 +152,76 @@ def test_resolve_impls() -> None:
         resolve_impls(" , ")
 
 
-@pytest.mark.parametrize("name", list(IMPLS))
-def test_every_implementation_looks_up_a_chunk(name: str) -> None:
+LOOKUP_CALL: Final = {
+    "kernel": "uvm_physseg_get_pg",
+    "tree": "uvm_physseg_get_pg",
+    "per-call": "PHYS_TO_VM_PAGE",
+    "batch": "phys_to_vm_pages",
+}
+"""The kernel method answering each style's lookups (see physseg.bench.impls): the kernel
+searches end in ``uvm_physseg_get_pg`` for every hit, the fast paths make one call per address
+(per call) or per chunk (batch)."""
+
+
+def run_recording(
+    impl: Impl, kernel: Kernel, chunk: Chunk, monkeypatch: pytest.MonkeyPatch
+) -> list[Any]:
+    """Run ``impl`` over ``chunk`` on ``kernel``; returns every answer of its lookup call."""
+    answers: list[Any] = []
+    original = getattr(kernel, LOOKUP_CALL[impl.style])
+
+    def recording(*args: Any) -> Any:
+        answer = original(*args)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(kernel, LOOKUP_CALL[impl.style], recording)
+    impl.runner(kernel)(chunk)
+    monkeypatch.undo()
+    return answers
+
+
+def managed(kernel: Kernel, chunk: Chunk) -> list[bool]:
+    """Whether each address of ``chunk`` lies in a segment (the kernel's own search)."""
+    return [kernel.uvm_physseg_find(pa >> kernel.PAGE_SHIFT)[1] is not None for pa in chunk.values]
+
+
+def slab_entry(page: Page | None) -> tuple[int, int] | None:
+    return None if page is None else (page.slab.ident, page.index)
+
+
+@pytest.mark.parametrize(
+    ("name", "case_name"),
+    [(name, "1K") for name in IMPLS]
+    + [(name, "1MB") for name, impl in IMPLS.items() if impl.build == "rbtree"],
+)
+def test_every_implementation_looks_up_a_chunk(
+    name: str, case_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     impl = IMPLS[name]
-    case = lookup_case("1K")
+    case = lookup_case(case_name)
     k = build_kernel(case, impl.build, SEED)
     array = case.addresses(np.random.default_rng(4), 500)
-    runner = impl.runner(k)
-    runner(Chunk(array, array.tolist()))
+    chunk = Chunk(array, array.tolist())
+
+    answers = run_recording(impl, k, chunk, monkeypatch)
+
+    hits = managed(k, chunk)
+    pages = [k.PHYS_TO_VM_PAGE(pa) for pa in chunk.values]  # what a lookup of each must answer
+    assert any(hits)
+    if impl.style in ("kernel", "tree"):  # one get_pg per address found, in chunk order
+        assert answers == [page for page, hit in zip(pages, hits, strict=True) if hit]
     if impl.style == "per-call":
+        assert answers == pages
         assert len(k._frame_pages) > 0
     if impl.style == "batch":
+        (batch,) = answers
+        assert batch.hit.tolist() == hits
+        found = [
+            None if slab < 0 else (slab, index)
+            for slab, index in zip(batch.slab.tolist(), batch.index.tolist(), strict=True)
+        ]
+        assert found == [slab_entry(page) for page in pages]
         assert k._lookup_table is not None
 
 
@@ -159,9 +231,24 @@ def test_the_tree_implementation_needs_an_rbtree_kernel() -> None:
         IMPLS["rbtree"].runner(k)
 
 
-def test_the_kernel_search_implementation_finds_pages_after_boot() -> None:
+@pytest.mark.parametrize("name", ["static-bsearch", "rbtree"])
+def test_the_kernel_search_implementation_finds_pages_after_boot(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case = lookup_case("1MB")
     k = build_kernel(case, "rbtree", SEED)
     array = case.addresses(np.random.default_rng(5), 300)
-    IMPLS["static-bsearch"].runner(k)(Chunk(array, array.tolist()))
-    IMPLS["rbtree"].runner(k)(Chunk(array, array.tolist()))
+    chunk = Chunk(array, array.tolist())
+
+    found = run_recording(IMPLS[name], k, chunk, monkeypatch)
+
+    hits = managed(k, chunk)
+    assert 0 < len(found) == sum(hits) < len(chunk.values)  # the holes of B are misses
+    assert None not in found  # after boot every segment has its page array
+    expected = [k.PHYS_TO_VM_PAGE(pa) for pa, hit in zip(chunk.values, hits, strict=True) if hit]
+    assert found == expected
+    assert [page.phys_addr for page in found] == [
+        pa >> k.PAGE_SHIFT << k.PAGE_SHIFT
+        for pa, hit in zip(chunk.values, hits, strict=True)
+        if hit
+    ]
