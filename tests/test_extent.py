@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import physseg.core.extent
-from physseg import alloc
+from physseg.core import alloc
 from physseg.core.alloc import Allocator, FailingAllocator
 from physseg.core.extent import Extent
 from physseg.errors import (

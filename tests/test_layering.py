@@ -41,13 +41,26 @@ BUILD_NAMES = ("RBTreeKernel", "StaticKernel", "rbtree_build", "static_build")
 """Names no module outside ``src/physseg/netbsd/`` may even mention (code, comment or docstring):
 outside the engine, ask it a capability instead of naming a build."""
 
+RECORD_READS = (
+    r"\.seg\(",
+    r"kernel\.segments\(\)",
+    r"\.tree\b",
+    r"\bnseg\b",
+    r"\bpool_slot\b",
+    r"\.ext\b",
+    r"__dict__",
+    r"getattr\([^)]*kernel",
+    r"\.backend\s*[!=]=",
+)
+"""Code shapes that read a segment record or a build's internals, or ask which build a kernel
+is; no module outside ``src/physseg/netbsd/`` may contain one (handles are opaque: use the
+engine's questions ``segment_infos``/``segment_at``/``extent_infos`` and capabilities)."""
+
 CORE_MAY_IMPORT = ("physseg.core", "physseg.errors")
 """What ``physseg.core.*`` may import from physseg (packages include their submodules)."""
 
 CLI_ENTRY = "physseg.__main__"
 """The one module outside ``physseg.cli`` that may import it."""
-
-BOUNDARY_WORK = "being fixed in the boundary work"
 
 
 def within(name: str, *packages: str) -> bool:
@@ -95,6 +108,17 @@ def build_names_outside_netbsd(modules: Iterable[Module]) -> list[str]:
     ]
 
 
+def record_reads_outside_netbsd(modules: Iterable[Module]) -> list[str]:
+    pattern = re.compile("|".join(RECORD_READS))
+    return [
+        f"{m.path}:{line}: {match.group()}"
+        for m in modules
+        if not within(m.name, "physseg.netbsd")
+        for line, text in enumerate(m.source.splitlines(), start=1)
+        for match in pattern.finditer(text)
+    ]
+
+
 def core_imports_outside_core(graph: ImportGraph) -> list[Edge]:
     return [
         e
@@ -120,28 +144,25 @@ def errors_imports(graph: ImportGraph) -> list[Edge]:
 # The rules on physseg.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"netbsd kernel/lookup/build cycle {BOUNDARY_WORK}; also cli.main <-> cli.commands.demo",
-)
 def test_no_import_cycle_among_physseg_modules() -> None:
     graph = physseg_graph()
     found = cycles(graph)
     assert not found, report("import cycles", (format_cycle(c, graph) for c in found))
 
 
-@pytest.mark.xfail(strict=True, reason=f"physmem and pagealloc import Segment; {BOUNDARY_WORK}")
 def test_only_netbsd_imports_the_builds_and_the_segment_record() -> None:
     offences = build_internal_imports(physseg_graph())
     assert not offences, report("imports of netbsd's builds or segment record", offences)
 
 
-@pytest.mark.xfail(
-    strict=True, reason=f"physmem and bench.impls name RBTreeKernel; {BOUNDARY_WORK}"
-)
 def test_no_module_outside_netbsd_names_a_build() -> None:
     offences = build_names_outside_netbsd(physseg_modules().values())
     assert not offences, report("build names outside src/physseg/netbsd/", offences)
+
+
+def test_no_module_outside_netbsd_reads_a_record_or_asks_the_build() -> None:
+    offences = record_reads_outside_netbsd(physseg_modules().values())
+    assert not offences, report("record or build reads outside src/physseg/netbsd/", offences)
 
 
 def test_core_imports_only_core_and_errors() -> None:
@@ -428,4 +449,20 @@ def test_build_names_are_flagged_anywhere_in_the_text_outside_netbsd() -> None:
     assert build_names_outside_netbsd(modules) == [
         "physseg/face.py:2: StaticKernel",
         "physseg/bench/x.py:1: rbtree_build",
+    ]
+
+
+def test_record_reads_and_build_questions_are_flagged_outside_netbsd() -> None:
+    modules = [
+        Module("physseg.face", False, "physseg/face.py", "x = kernel.seg(upm).pgs\n"),
+        Module("physseg.policy", False, "physseg/policy.py", "if self.backend != 'rbtree':\n"),
+        Module("physseg.walk", False, "physseg/walk.py", "n = len(kernel.segments())\n"),
+        Module("physseg.netbsd.kernel", False, "physseg/netbsd/kernel.py", "seg.ext.members\n"),
+        Module("physseg.other", False, "physseg/other.py", "kernel.segment_infos()\n"),
+    ]
+
+    assert record_reads_outside_netbsd(modules) == [
+        "physseg/face.py:1: .seg(",
+        "physseg/policy.py:1: .backend !=",
+        "physseg/walk.py:1: kernel.segments()",
     ]

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from physseg import KernelAssertionError, lookup
-from physseg.netbsd import Kernel, make_kernel
-from physseg.netbsd.lookup import UNBACKED, LayoutVersion, LookupTable, PageBatch
+from physseg import KernelAssertionError
+from physseg.netbsd import Kernel, lookup, make_kernel
+from physseg.netbsd.lookup import UNBACKED, LookupTable, PageBatch, PageLookup
 
 SHIFT = 12
 UNIVERSE = 1024
@@ -150,13 +150,19 @@ def test_plug_and_unplug_are_seen_by_the_next_lookup() -> None:
 def test_assigning_the_version_empties_the_memo() -> None:
     k = fragmented_kernel()
     k.PHYS_TO_VM_PAGE(0x1000)
-    assert k._frame_pages
+    assert k.lookup.memo
     k.version += 1
-    assert k._frame_pages == {}
+    assert k.lookup.memo == {}
 
 
-def test_version_is_a_layout_version_descriptor_on_the_class() -> None:
-    assert isinstance(Kernel.version, LayoutVersion)
+def test_the_lookup_state_is_one_object_the_kernel_owns_and_keeps() -> None:
+    k = fragmented_kernel()
+    state = k.lookup
+    assert isinstance(state, PageLookup)
+    memo = state.memo
+    k.PHYS_TO_VM_PAGE(0x1000)
+    assert k.uvm_physseg_unplug(0, 1)
+    assert k.lookup is state and state.memo is memo and memo == {}
     assert isinstance(make_kernel("static", physseg_max=2).version, int)
 
 
@@ -164,22 +170,22 @@ def test_a_miss_fills_the_whole_window_around_the_frame() -> None:
     k = fragmented_kernel()
     k.PHYS_TO_VM_PAGE(0x1000)
     window = range(lookup.FILL_FRAMES)
-    assert all(pfn in k._frame_pages for pfn in window)
-    assert k._frame_pages[3] is not None
+    assert all(pfn in k.lookup.memo for pfn in window)
+    assert k.lookup.memo[3] is not None
 
 
 def test_a_window_without_memory_stores_only_the_frame() -> None:
     k = fragmented_kernel()
     far = 1 << 30
     assert k.PHYS_TO_VM_PAGE(far << SHIFT) is None
-    assert k._frame_pages == {far: None}
+    assert k.lookup.memo == {far: None}
 
 
 def test_unbacked_frames_are_memoised_as_unbacked() -> None:
     k = fixed_kernel()
     k.PHYS_TO_VM_PAGE(0)
-    assert k._frame_pages[5] is UNBACKED
-    assert k._frame_pages[300] is None
+    assert k.lookup.memo[5] is UNBACKED
+    assert k.lookup.memo[300] is None
 
 
 def test_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,9 +195,9 @@ def test_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPat
     k.PHYS_TO_VM_PAGE(2 << 40)
     k.PHYS_TO_VM_PAGE(3 << 40)
     k.PHYS_TO_VM_PAGE(4 << 40)
-    assert len(k._frame_pages) == 4
+    assert len(k.lookup.memo) == 4
     k.PHYS_TO_VM_PAGE(5 << 40)
-    assert k._frame_pages == {(5 << 40) >> SHIFT: None}
+    assert k.lookup.memo == {(5 << 40) >> SHIFT: None}
 
 
 def overlapping_static_kernel() -> Kernel:
@@ -210,8 +216,8 @@ def test_overlapping_static_segments_answer_as_the_builds_search(booted: bool) -
     if booted:
         k.uvm_page_init_fake(23)
     assert_agrees(k, frames(*range(40)))
-    assert k._lookup_table.mode == "search"
-    assert len(k._frame_pages) <= 40  # one frame at a time
+    assert k.lookup.current_table.mode == "search"
+    assert len(k.lookup.memo) <= 40  # one frame at a time
 
 
 # --------------------------------------------------------------------- batch
@@ -219,15 +225,15 @@ def test_batch_modes_agree_with_the_search(monkeypatch: pytest.MonkeyPatch) -> N
     k = fragmented_kernel(groups=64)
     addresses = [*frames(*range(256 + 8 * 64 + 16)), (1 << 64) - 1, 0x123]
     assert_agrees(k, addresses)
-    assert k._lookup_table.mode == "direct"
+    assert k.lookup.current_table.mode == "direct"
     monkeypatch.setattr(lookup, "MAX_DIRECT_FRAMES", 0)
     k.version += 1
     assert_agrees(k, addresses)
-    assert k._lookup_table.mode == "sections"
+    assert k.lookup.current_table.mode == "sections"
     monkeypatch.setattr(lookup, "MAX_TABLE_FRAMES", 0)
     k.version += 1
     assert_agrees(k, addresses)
-    assert k._lookup_table.mode == "sorted"
+    assert k.lookup.current_table.mode == "sorted"
 
 
 def test_sections_skip_absent_sections_and_span_several(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,7 +245,7 @@ def test_sections_skip_absent_sections_and_span_several(monkeypatch: pytest.Monk
     probes = [section - 5, section - 4, section, 2 * section + 3, 2 * section + 4, 5 * section]
     probes += [9 * section, 9 * section + 2, 9 * section + 3, 40 * section, 0]
     assert_agrees(k, frames(*probes))
-    table = k._lookup_table
+    table = k.lookup.current_table
     assert table.mode == "sections"
     assert len(table.seg_table) == 5 * section  # sections 0, 1, 2 and 9, and the sentinel
 
@@ -254,7 +260,7 @@ def test_a_map_too_sparse_for_the_top_level_is_searched_sorted(
     far = 10 << lookup.SECTION_SHIFT
     k.uvm_page_physload(far, far + 4, far, far + 4, 0)
     assert_agrees(k, frames(0, 3, 4, far - 1, far, far + 3, far + 4))
-    assert k._lookup_table.mode == "sorted"
+    assert k.lookup.current_table.mode == "sorted"
 
 
 def test_no_segment_means_every_address_misses() -> None:
@@ -262,7 +268,7 @@ def test_no_segment_means_every_address_misses() -> None:
     batch = k.phys_to_vm_pages([0, 0x1000])
     assert batch.segment.tolist() == [-1, -1]
     assert batch.index.tolist() == [-1, -1]
-    assert k._lookup_table.mode == "empty"
+    assert k.lookup.current_table.mode == "empty"
 
 
 @pytest.mark.parametrize("backend", ["rbtree", "static"])
@@ -316,12 +322,12 @@ def test_batch_rejects_non_integers() -> None:
 def test_the_table_is_rebuilt_only_when_the_version_moves() -> None:
     k = fragmented_kernel()
     k.phys_to_vm_pages([0])
-    table = k._lookup_table
+    table = k.lookup.current_table
     k.phys_to_vm_pages([0x1000])
-    assert k._lookup_table is table
+    assert k.lookup.current_table is table
     assert k.uvm_physseg_unplug(0, 1)
     k.phys_to_vm_pages([0])
-    assert k._lookup_table is not table
+    assert k.lookup.current_table is not table
 
 
 def test_large_batches_cross_chunk_boundaries() -> None:

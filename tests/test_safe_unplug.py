@@ -94,7 +94,7 @@ def test_safe_unplug_on_the_static_backend() -> None:
     with pytest.raises(PagesBusyError, match="page 0x13f "):
         mem.unplug(0x130, 0x10)
     mem.unplug(0x100, 0x10)
-    assert isinstance(PagesBusyError("x"), PhysSegError)
+    assert issubclass(PagesBusyError, PhysSegError)
 
 
 @settings(max_examples=max(50, settings.default.max_examples // 2))

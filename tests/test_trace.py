@@ -22,7 +22,6 @@ from physseg.cli.trace import (
     apply_op,
     detect_format,
     format_op,
-    in_bytes,
     op_from_dict,
     op_name,
     op_to_dict,
@@ -285,12 +284,12 @@ def test_find_expectations_fail_with_what_was_found() -> None:
         apply_op(mem, Find(3 * GIB, "managed"))
 
 
-def test_in_bytes_rewrites_pfn_ranges_and_pfns_only() -> None:
-    message = "unplug [0x10, 0x20): crosses the end of segment [0x8, 0x18) (pfn 0x10, free list 2)"
-    assert in_bytes(message, 12) == (
-        "unplug [0x10000, 0x20000): crosses the end of segment [0x8000, 0x18000)"
-        " (address 0x10000, free list 2)"
-    )
+def test_physmem_errors_keep_their_fields_through_apply_op() -> None:
+    mem = booted()
+    with pytest.raises(RangeNotManagedError) as info:
+        apply_op(mem, Unplug(3 * GIB, 4096))
+    assert (info.value.op, info.value.pfn, info.value.npages) == ("unplug", 3 * GIB >> 12, 1)
+    assert str(info.value).startswith("unplug [0xc0000000, 0xc0001000): ")
 
 
 # --------------------------------------------------------------------------- replaying

@@ -42,10 +42,10 @@ from physseg.errors import (
     InvalidArgumentError,
     OutOfMemoryError,
     RangeNotManagedError,
+    Reason,
 )
-from physseg.netbsd import Kernel
+from physseg.netbsd import Kernel, SegmentInfo
 from physseg.netbsd.constants import VM_PSTRAT_BIGFIRST
-from physseg.netbsd.segment import Segment
 from physseg.physmem import PhysMem
 
 _STATE: Final = np.uint8(PG_FREE | PG_BUSY)
@@ -97,7 +97,7 @@ class _Layout:
         "start",
     )
 
-    def __init__(self, segs: list[Segment]) -> None:
+    def __init__(self, segs: list[SegmentInfo]) -> None:
         self.segs = segs
         slab_pos: dict[int, int] = {}
         self.slabs: list[Slab] = []
@@ -176,7 +176,7 @@ class _Plan:
 
 class PageAllocator:
     """``uvm_pagealloc`` / ``uvm_pagefree`` over the pages of ``mem`` (a :class:`PhysMem` or a
-    :class:`Kernel`; a ``PhysMem`` is followed through its current engine).
+    :class:`Kernel`; a ``PhysMem``'s engine is the same object for its whole life).
 
     >>> from physseg import PhysMem
     >>> mem = PhysMem()
@@ -196,7 +196,9 @@ class PageAllocator:
 
     def __init__(self, mem: PhysMem | Kernel) -> None:
         if not isinstance(mem, PhysMem | Kernel):
-            raise InvalidArgumentError(f"PageAllocator: expected a PhysMem or Kernel, not {mem!r}")
+            raise InvalidArgumentError(
+                "PageAllocator", Reason.WRONG_TYPE, name="a PhysMem or Kernel", value=mem
+            )
         self._source = mem
 
     @property
@@ -206,7 +208,7 @@ class PageAllocator:
         return source.kernel if isinstance(source, PhysMem) else source
 
     def _layout(self, kernel: Kernel) -> _Layout:
-        order = [seg for seg in kernel.segments() if seg.pgs is not None]
+        order = [info for info in kernel.segment_infos() if info.pgs is not None]
         if kernel.VM_PHYSSEG_STRAT == VM_PSTRAT_BIGFIRST:
             order.reverse()
         return _Layout(order)
@@ -214,7 +216,9 @@ class PageAllocator:
     def _booted_kernel(self, op: str) -> Kernel:
         kernel = self.kernel
         if not kernel.uvm.page_init_done:
-            raise BootPhaseError(f"{op}: only allowed after boot() (no page arrays yet)")
+            raise BootPhaseError(
+                op, Reason.NEEDS_BOOT, detail="no page arrays yet", page_shift=kernel.PAGE_SHIFT
+            )
         return kernel
 
     # ----------------------------------------------------------------- allocation
@@ -233,15 +237,25 @@ class PageAllocator:
         op = "alloc"
         kernel = self._booted_kernel(op)
         if isinstance(npages, bool) or not isinstance(npages, int | np.integer) or npages < 1:
-            raise InvalidArgumentError(f"{op}: npages must be an int >= 1, not {npages!r}")
+            raise InvalidArgumentError(
+                op,
+                Reason.NOT_AN_INT if not isinstance(npages, int | np.integer) else Reason.TOO_SMALL,
+                name="npages",
+                value=npages,
+                limit=1,
+            )
         lists = self._lists(op, kernel, free_list)
         layout = self._layout(kernel)
         plan = self._plan(layout, int(npages), lists)
         if plan.missing and not partial:
             where = "any free list" if free_list is None else f"free list {free_list}"
             raise OutOfMemoryError(
-                f"{op} {npages} pages: only {npages - plan.missing} free on {where}; nothing"
-                " was allocated"
+                op,
+                Reason.TOO_FEW_FREE,
+                value=npages,
+                count=npages - plan.missing,
+                detail=where,
+                page_shift=kernel.PAGE_SHIFT,
             )
         rows = np.concatenate(plan.rows) if plan.rows else _no_pfns()
         pfns = np.concatenate(plan.pfns) if plan.pfns else _no_pfns()
@@ -251,7 +265,7 @@ class PageAllocator:
             hints = np.concatenate(plan.hints)
             changed = hints != layout.hint[hint_rows]
             for row, hint in zip(hint_rows[changed], hints[changed], strict=True):
-                layout.segs[int(row)].start_hint = int(hint)
+                kernel.uvm_physseg_set_start_hint(layout.segs[int(row)].handle, int(hint))
         return pfns
 
     def _lists(self, op: str, kernel: Kernel, free_list: int | None) -> range:
@@ -263,7 +277,11 @@ class PageAllocator:
             or not 0 <= free_list < kernel.VM_NFREELIST
         ):
             raise InvalidArgumentError(
-                f"{op}: free list {free_list!r} does not exist (nfreelist {kernel.VM_NFREELIST})"
+                op,
+                Reason.NO_SUCH_FREE_LIST,
+                value=free_list,
+                limit=kernel.VM_NFREELIST,
+                page_shift=kernel.PAGE_SHIFT,
             )
         return range(free_list, free_list + 1)
 
@@ -325,34 +343,39 @@ class PageAllocator:
         if arr.size == 0:
             return
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
-            raise InvalidArgumentError(f"{op}: expected integer PFNs, not {arr.dtype} {arr!r}")
-        bad = (arr < 0) | (arr >= 1 << (64 - kernel.PAGE_SHIFT))
+            raise InvalidArgumentError(op, Reason.WRONG_TYPE, name="integer PFNs", value=arr)
+        shift = kernel.PAGE_SHIFT
+        bad = (arr < 0) | (arr >= 1 << (64 - shift))
         if bad.any():
-            raise InvalidArgumentError(f"{op}: pfn {int(arr[bad][0])} is out of range")
+            raise InvalidArgumentError(
+                op, Reason.PFN_OUT_OF_RANGE, page=int(arr[bad][0]), page_shift=shift
+            )
         values = arr.astype(np.uint64)
         uniq, counts = np.unique(values, return_counts=True)
         if uniq.size != values.size:
-            raise InvalidArgumentError(f"{op}: pfn {int(uniq[counts > 1][0]):#x} given twice")
+            raise InvalidArgumentError(
+                op, Reason.GIVEN_TWICE, page=int(uniq[counts > 1][0]), page_shift=shift
+            )
         batch = kernel.phys_to_vm_pages(values << np.uint64(kernel.PAGE_SHIFT))
         unmanaged = batch.slab < 0
         if unmanaged.any():
             raise RangeNotManagedError(
-                f"{op}: pfn {int(values[unmanaged][0]):#x} is not a managed page"
+                op, Reason.NOT_MANAGED, page=int(values[unmanaged][0]), page_shift=shift
             )
+        # ``batch.segment`` numbers the segments in address order (the batch table's order).
+        infos = sorted(kernel.segment_infos(), key=_start)
         slabs: dict[int, Slab] = {
-            r.pgs.slab.ident: r.pgs.slab for r in batch.segments if r.pgs is not None
+            info.pgs.slab.ident: info.pgs.slab for info in infos if info.pgs is not None
         }
         groups = [(slabs[int(ident)], batch.slab == ident) for ident in np.unique(batch.slab)]
         for slab, mask in groups:
             idle = (slab.flags[batch.index[mask]] & _BUSY) == 0
             if idle.any():
                 raise InvalidArgumentError(
-                    f"{op}: page {int(values[mask][idle][0]):#x} is not allocated"
+                    op, Reason.NOT_ALLOCATED, page=int(values[mask][idle][0]), page_shift=shift
                 )
         free_lists = np.fromiter(
-            (record.free_list for record in batch.segments),
-            dtype=np.int8,
-            count=len(batch.segments),
+            (info.free_list for info in infos), dtype=np.int8, count=len(infos)
         )
         for slab, mask in groups:
             entries = batch.index[mask]
@@ -366,7 +389,7 @@ class PageAllocator:
         upm, off = kernel.uvm_physseg_find(pfn)
         if off is None:
             return False
-        pgs = kernel.seg(upm).pgs
+        pgs = kernel.segment_info(upm).pgs
         return pgs is not None and bool(pgs.slab.flags[pgs.index + off] & _BUSY)
 
     def busy_pfns(self) -> Pfns:
@@ -392,3 +415,7 @@ class PageAllocator:
             f"page {int(both.min()):#x} is both free and allocated"
             " (unplugged while allocated and plugged again?)"
         )
+
+
+def _start(info: SegmentInfo) -> int:
+    return info.start

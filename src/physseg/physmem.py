@@ -1,23 +1,37 @@
 """The Pythonic face: hot-plug without C idioms.
 
 :class:`PhysMem` drives one :class:`physseg.netbsd.Kernel` and validates every call before it
-acts: bad input raises a typed :class:`physseg.errors.PhysSegError` whose message names the range
-and the reason, and leaves the state exactly as it was. No kernel panic escapes this face. Every
-call holds one lock, so a ``PhysMem`` can be shared between threads: each lookup sees the state
-before or after a mutation, never a half-done one.
+acts: bad input raises a typed :class:`physseg.errors.PhysSegError` that carries the operation,
+the range and a reason code (its message is rendered from them), and leaves the state exactly as
+it was. No kernel panic escapes this face. Every call holds one lock, so a ``PhysMem`` can be
+shared between threads: each lookup sees the state before or after a mutation, never a half-done
+one.
+
+The face knows the engine only through its API: handles, the C getters, the engine's questions
+(``segment_infos``, ``segment_at``, ``extent_infos``) and capabilities (``can_hotplug``,
+``can_split_middle``, ``can_merge``); it never asks which build it drives.
 
 Units: ``pfn``/``start``/``end`` are page frame numbers with exclusive ends; ``pa`` is a byte
 address.
+
+>>> mem = PhysMem()
+>>> mem.load(0x100, 0x200)
+Segment(start=256, end=512, avail_start=256, avail_end=512, free_list=0, start_hint=0)
+>>> mem.boot(steal=False)
+>>> str(mem.plug(0x400, 0x80))
+'[0x400, 0x480)'
+>>> mem.unplug(0x140, 0x10)
+>>> [str(seg) for seg in mem]
+['[0x100, 0x140)', '[0x150, 0x200)', '[0x400, 0x480)']
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -34,12 +48,12 @@ from physseg.errors import (
     PagesBusyError,
     RangeNotManagedError,
     RangeOverlapError,
+    Reason,
     StaleSegmentError,
     UnsupportedOperationError,
 )
-from physseg.netbsd import Kernel, RBTreeKernel, make_kernel
+from physseg.netbsd import Kernel, SegmentInfo, make_kernel
 from physseg.netbsd.lookup import PageBatch
-from physseg.netbsd.segment import Segment as SegmentRecord
 
 DEFAULT_PHYSSEG_MAX: Final = 64
 """``VM_PHYSSEG_MAX`` of NetBSD/amd64, the default boot pool size."""
@@ -99,19 +113,19 @@ class Snapshot:
     extents: tuple[tuple[int, bool, tuple[tuple[int, int], ...]], ...]
 
 
-def _span(pfn: int, npages: int) -> str:
-    return f"[{pfn:#x}, {pfn + npages:#x})"
-
-
-def _view(record: SegmentRecord) -> Segment:
+def _view(info: SegmentInfo) -> Segment:
     return Segment(
-        record.start,
-        record.end,
-        record.avail_start,
-        record.avail_end,
-        record.free_list,
-        record.start_hint,
+        info.start,
+        info.end,
+        info.avail_start,
+        info.avail_end,
+        info.free_list,
+        info.start_hint,
     )
+
+
+def _span(info: SegmentInfo) -> tuple[int, int]:
+    return info.start, info.end
 
 
 class PhysMem:
@@ -119,17 +133,25 @@ class PhysMem:
 
     ``PhysMem(backend="rbtree", *, physseg_max=64, strategy="bsearch", nfreelist=4,
     page_shift=12, allocator=None, coalesce=False, safe_unplug=False)``; the first arguments
-    are those of :class:`Kernel`. Two opt-in policies go beyond the kernel:
+    are those of :class:`Kernel`, which raises ``ValueError`` for a value out of its domain.
+    Two opt-in policies go beyond the kernel:
 
     * ``coalesce=True``: after each run-time :meth:`plug`, the new segment is merged with an
       adjacent neighbour on the same free list whose page array is the same slab run, so
       one-page plugs (the Xen balloon's) grow one segment instead of adding one each
-      (``RBTreeKernel.merge_adjacent``). ``plug`` then returns the merged segment, which may
-      extend beyond the plugged range; views of the neighbours it absorbed are stale, as after
-      a trim; no page changes its ``vm_page`` entry.
+      (``Kernel.merge_adjacent``, on an engine that ``can_merge``). ``plug`` then returns the
+      merged segment, which may extend beyond the plugged range; views of the neighbours it
+      absorbed are stale, as after a trim; no page changes its ``vm_page`` entry.
     * ``safe_unplug=True``: :meth:`unplug` refuses a range holding an allocated page
       (``PG_BUSY``, set by :class:`physseg.pagealloc.PageAllocator`) with ``PagesBusyError``
       naming the first one, and changes nothing.
+
+    >>> mem = PhysMem(coalesce=True)
+    >>> _ = mem.load(0x100, 0x200)
+    >>> mem.boot(steal=False)
+    >>> mem.unplug(0x1f0, 0x10)
+    >>> str(mem.plug(0x1f0, 0x10))   # merged back with its neighbour
+    '[0x100, 0x200)'
     """
 
     def __init__(
@@ -159,7 +181,8 @@ class PhysMem:
     # ----------------------------------------------------------------- properties
     @property
     def kernel(self) -> Kernel:
-        """The engine underneath (for reading; mutating it bypasses every check)."""
+        """The engine underneath, the same object for this face's whole life (for reading;
+        mutating it bypasses every check). O(1)."""
         return self._kernel
 
     @property
@@ -174,7 +197,11 @@ class PhysMem:
 
     @property
     def backend(self) -> str:
-        """``"rbtree"`` or ``"static"``."""
+        """The engine's build: ``"rbtree"`` or ``"static"``.
+
+        >>> PhysMem("static").backend
+        'static'
+        """
         return self._kernel.backend
 
     @property
@@ -184,7 +211,11 @@ class PhysMem:
 
     @property
     def page_size(self) -> int:
-        """Page size in bytes."""
+        """Page size in bytes.
+
+        >>> PhysMem(page_shift=14).page_size
+        16384
+        """
         return self._kernel.PAGE_SIZE
 
     @property
@@ -199,7 +230,7 @@ class PhysMem:
 
     @property
     def npages(self) -> int:
-        """``uvmexp.npages``: managed free pages as the kernel counts them."""
+        """``uvmexp.npages``: managed free pages as the kernel counts them (in pages)."""
         return self._kernel.uvmexp.npages
 
     @property
@@ -209,71 +240,107 @@ class PhysMem:
 
     # ----------------------------------------------------------------- validation
     def _int(
-        self, op: str, name: str, value: object, minimum: int = 0, maximum: int | None = None
+        self,
+        op: str,
+        name: str,
+        value: object,
+        minimum: int = 0,
+        maximum: int | None = None,
+        pfn: int | None = None,
     ) -> int:
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise InvalidArgumentError(
-                f"{op}: {name} must be an int, not {type(value).__name__} {value!r}"
+                op, Reason.NOT_AN_INT, pfn=pfn, name=name, value=value, page_shift=self.page_shift
             )
         number = int(value)
         if number < minimum:
-            raise InvalidArgumentError(f"{op}: {name} must be >= {minimum}, not {number}")
+            raise InvalidArgumentError(
+                op,
+                Reason.TOO_SMALL,
+                pfn=pfn,
+                name=name,
+                value=number,
+                limit=minimum,
+                page_shift=self.page_shift,
+            )
         if maximum is not None and number > maximum:
-            raise InvalidArgumentError(f"{op}: {name} must be <= {maximum:#x}, not {number:#x}")
+            raise InvalidArgumentError(
+                op,
+                Reason.TOO_LARGE,
+                pfn=pfn,
+                name=name,
+                value=number,
+                limit=maximum,
+                page_shift=self.page_shift,
+            )
         return number
 
     def _range(self, op: str, pfn: object, npages: object) -> tuple[int, int]:
         first = self._int(op, "pfn", pfn)
-        count = self._int(f"{op} at pfn {first:#x}", "npages", npages, minimum=1)
+        count = self._int(op, "npages", npages, minimum=1, pfn=first)
         if first + count > self.max_pfn:
             raise InvalidArgumentError(
-                f"{op} {_span(first, count)}: beyond the 64-bit physical address space"
-                f" (max pfn {self.max_pfn:#x})"
+                op,
+                Reason.BEYOND_ADDRESS_SPACE,
+                pfn=first,
+                npages=count,
+                limit=self.max_pfn,
+                page_shift=self.page_shift,
             )
         return first, count
 
     def _need_booted(self, op: str, booted: bool) -> None:
         if booted and not self.booted:
-            raise BootPhaseError(f"{op}: only allowed after boot()")
+            raise BootPhaseError(op, Reason.NEEDS_BOOT, page_shift=self.page_shift)
         if not booted and self.booted:
-            raise BootPhaseError(f"{op}: only allowed before boot() (a boot-time operation)")
+            raise BootPhaseError(op, Reason.BOOT_ONLY, page_shift=self.page_shift)
 
     def _check_free(self, op: str, pfn: int, npages: int) -> None:
-        above = self._kernel.segment_geq(pfn)
+        above = self._kernel.segment_at(pfn)
         if above is not None and above.start < pfn + npages:
             raise RangeOverlapError(
-                f"{op} {_span(pfn, npages)}: overlaps segment {_view(above)} already managed"
+                op,
+                Reason.OVERLAP,
+                pfn=pfn,
+                npages=npages,
+                segment=_span(above),
+                page_shift=self.page_shift,
             )
 
     def _boot_transaction(self, op: str, call: Callable[[], _T]) -> _T:
-        """Run a boot-time kernel call; on a panic or KASSERT restore the state from before it
-        and raise what the kernel ran into: ``CapacityError`` when a split needed a boot pool
-        slot and none was left, ``LastSegmentError`` when a page steal would have removed the
-        last segment (the kernel's "out of memory!" panics in unplug and physunload), else
+        """Run a boot-time kernel call as a transaction of the engine: on a panic, a KASSERT
+        or ``MemoryError`` the same kernel object is rolled back to its state before the call
+        (:meth:`Kernel.rollback`), and the face raises what the kernel ran into, read from the
+        abort's reason code: ``CapacityError`` when a split needed a boot pool slot and none was
+        left, ``LastSegmentError`` when a page steal would have removed the last segment, else
         ``OutOfMemoryError`` (no free page left to steal, or the host cannot hold the page
-        array: ``MemoryError``)."""
+        array)."""
         kernel = self._kernel
-        backup = copy.deepcopy(kernel, {id(kernel.allocator): kernel.allocator})
+        shift = self.page_shift
         try:
-            return call()
+            result: _T = kernel.transaction(call)
         except MemoryError as exc:
-            self._kernel = backup
-            raise OutOfMemoryError(f"{op}: the host cannot hold the page array ({exc})") from None
+            raise OutOfMemoryError(
+                op, Reason.HOST_OUT_OF_MEMORY, detail=str(exc), page_shift=shift
+            ) from None
         except (KernelPanic, KernelAssertionError) as exc:
-            self._kernel = backup
-            reason = str(exc)
-            if "VM_PHYSSEG_MAX" in reason:
+            if exc.reason is Reason.BOOT_POOL_EXHAUSTED:
                 raise CapacityError(
-                    f"{op}: splitting a segment needs a boot segment slot and all"
-                    f" {backup.VM_PHYSSEG_MAX} are used (raise physseg_max)"
+                    op, Reason.SPLIT_NEEDS_SLOT, limit=kernel.VM_PHYSSEG_MAX, page_shift=shift
                 ) from None
-            if reason.endswith("out of memory!"):
-                records = list(backup.segments())
-                which = f" {_view(records[0])}" if len(records) == 1 else ""
+            if exc.reason is Reason.LAST_SEGMENT:
+                infos = kernel.segment_infos()
                 raise LastSegmentError(
-                    f"{op}: would remove the last segment{which} ({reason})"
+                    op,
+                    Reason.WOULD_REMOVE_LAST,
+                    segment=_span(infos[0]) if len(infos) == 1 else None,
+                    detail=str(exc),
+                    page_shift=shift,
                 ) from None
-            raise OutOfMemoryError(f"{op}: no free page left to steal ({reason})") from None
+            raise OutOfMemoryError(
+                op, Reason.NO_PAGE_TO_STEAL, detail=str(exc), page_shift=shift
+            ) from None
+        return result
 
     # ----------------------------------------------------------------- boot time
     def load(
@@ -284,48 +351,73 @@ class PhysMem:
         avail_end: int | None = None,
         free_list: int = 0,
     ) -> Segment:
-        """Load ``[start, end)`` at boot (``uvm_page_physload``) with free pages
-        ``[avail_start, avail_end)`` (default: the whole span) on ``free_list``.
+        """Load PFNs ``[start, end)`` at boot (``uvm_page_physload``) with free pages
+        ``[avail_start, avail_end)`` (default: the whole span) on ``free_list``; returns the
+        new segment's view.
 
         Raises ``BootPhaseError`` after boot, ``InvalidArgumentError`` for bad numbers (empty
         span, avail window outside the span, unknown free list), ``RangeOverlapError``, and
-        ``CapacityError`` when the boot pool / static array is full. O(log n) (rbtree)."""
+        ``CapacityError`` when the boot pool / static array is full. O(log n) (rbtree), O(n)
+        (static).
+
+        >>> mem = PhysMem()
+        >>> str(mem.load(0x100, 0x200, avail_start=0x110))
+        '[0x100, 0x200)'
+        >>> try:
+        ...     mem.load(0x180, 0x300)
+        ... except RangeOverlapError as err:
+        ...     print(err.reason.value, [hex(pfn) for pfn in err.segment])
+        overlap ['0x100', '0x200']
+        """
         op = "load"
+        shift = self.page_shift
         with self._lock:
             self._need_booted(op, booted=False)
             first = self._int(op, "start", start)
             last = self._int(op, "end", end)
             if last <= first:
-                raise InvalidArgumentError(f"{op} [{first:#x}, {last:#x}): empty span")
+                raise InvalidArgumentError(
+                    op, Reason.EMPTY_SPAN, pfn=first, npages=last - first, page_shift=shift
+                )
             npages = last - first
             self._range(op, first, npages)
             a_start = first if avail_start is None else self._int(op, "avail_start", avail_start)
             a_end = last if avail_end is None else self._int(op, "avail_end", avail_end)
             if not first <= a_start <= a_end <= last:
                 raise InvalidArgumentError(
-                    f"{op} {_span(first, npages)}: avail window [{a_start:#x}, {a_end:#x})"
-                    " must lie inside the span and not be inverted"
+                    op,
+                    Reason.AVAIL_OUTSIDE_SPAN,
+                    pfn=first,
+                    npages=npages,
+                    window=(a_start, a_end),
+                    page_shift=shift,
                 )
             fl = self._int(op, "free_list", free_list)
             if fl >= self._kernel.VM_NFREELIST:
                 raise InvalidArgumentError(
-                    f"{op} {_span(first, npages)}: free list {fl} does not exist"
-                    f" (nfreelist {self._kernel.VM_NFREELIST})"
+                    op,
+                    Reason.NO_SUCH_FREE_LIST,
+                    pfn=first,
+                    npages=npages,
+                    value=fl,
+                    limit=self._kernel.VM_NFREELIST,
+                    page_shift=shift,
                 )
             self._check_free(op, first, npages)
             self._check_capacity(op, first, npages)
             upm = self._kernel.uvm_page_physload(first, last, a_start, a_end, fl)
-            return _view(self._kernel.seg(upm))
+            return _view(self._kernel.segment_info(upm))
 
     def _check_capacity(self, op: str, pfn: int, npages: int) -> None:
         kernel = self._kernel
-        used = getattr(kernel, "nseg", None)
-        if used is None:
-            used = kernel.uvm_physseg_get_entries()
-        if used >= kernel.VM_PHYSSEG_MAX:
+        if kernel.boot_records_used >= kernel.VM_PHYSSEG_MAX:
             raise CapacityError(
-                f"{op} {_span(pfn, npages)}: all {kernel.VM_PHYSSEG_MAX} boot segment slots"
-                " are used (raise physseg_max)"
+                op,
+                Reason.SLOTS_FULL,
+                pfn=pfn,
+                npages=npages,
+                limit=kernel.VM_PHYSSEG_MAX,
+                page_shift=self.page_shift,
             )
 
     def steal_page(self) -> int:
@@ -335,13 +427,21 @@ class PhysMem:
         ``LastSegmentError`` when the only page left would remove the last segment and
         ``CapacityError`` when taking the page splits a segment (rbtree: the first free page
         lies above unavailable ones) and no boot segment slot is left. State unchanged on
-        error."""
+        error. O(n) segments walked, plus O(n + regions) for the rollback checkpoint.
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> hex(mem.steal_page())
+        '0x100000'
+        >>> str(mem.segments()[0])
+        '[0x101, 0x200)'
+        """
         op = "steal_page"
         with self._lock:
             self._need_booted(op, booted=False)
             ok, pa = self._boot_transaction(op, self._kernel.uvm_page_physget)
             if not ok or pa is None:
-                raise OutOfMemoryError(f"{op}: no free page left in any segment")
+                raise OutOfMemoryError(op, Reason.NO_FREE_PAGE, page_shift=self.page_shift)
             return pa
 
     def boot(self, *, steal: bool = True) -> None:
@@ -353,170 +453,283 @@ class PhysMem:
         Raises ``BootPhaseError`` when already booted or nothing is loaded,
         ``OutOfMemoryError`` when the segments cannot hold their own page array or the host
         cannot allocate it, and, from the page stealing, ``LastSegmentError`` and
-        ``CapacityError`` as :meth:`steal_page`. State unchanged on error."""
+        ``CapacityError`` as :meth:`steal_page`. State unchanged on error, in the same
+        ``Kernel`` object. O(n + pages) (every page is initialised, vectorised).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot()
+        >>> mem.booted, str(mem.segments()[0])   # the page array took the first pages
+        (True, '[0x108, 0x200)')
+        """
         op = "boot"
         with self._lock:
             self._need_booted(op, booted=False)
             if self._kernel.uvm_physseg_get_entries() == 0:
-                raise BootPhaseError(f"{op}: no memory loaded")
+                raise BootPhaseError(op, Reason.NOTHING_LOADED, page_shift=self.page_shift)
             if steal:
                 self._boot_transaction(op, self._kernel.uvm_page_init)
             else:
-                pagecount = sum(seg.end - seg.start for seg in self._kernel.segments())
+                pagecount = sum(info.end - info.start for info in self._kernel.segment_infos())
                 self._boot_transaction(op, lambda: self._kernel.uvm_page_init_fake(pagecount))
 
     # ----------------------------------------------------------------- run time
     def plug(self, pfn: int, npages: int) -> Segment:
-        """Hot-plug ``[pfn, pfn + npages)`` and return its segment (``uvm_physseg_plug``).
+        """Hot-plug PFNs ``[pfn, pfn + npages)`` and return its segment
+        (``uvm_physseg_plug``).
 
-        Raises ``BootPhaseError`` before boot, ``UnsupportedOperationError`` on the static
-        backend, ``InvalidArgumentError``, ``RangeOverlapError``, and ``OutOfMemoryError`` when
-        no page array can be found (the kernel sizes a new slab from ``uvmexp.npages`` and
-        cannot plug more pages than that at once) or an allocation fails. O(log n + E log E)
-        for E slabs.
+        Raises ``BootPhaseError`` before boot, ``UnsupportedOperationError`` on an engine that
+        cannot hot-plug (the static backend), ``InvalidArgumentError``, ``RangeOverlapError``,
+        and ``OutOfMemoryError`` when no page array can be found (the kernel sizes a new slab
+        from ``uvmexp.npages`` and cannot plug more pages than that at once) or an allocation
+        fails. O(log n + E log E) for E slabs, plus O(npages) to initialise the pages.
 
         With ``coalesce=True`` the returned segment is the one now holding the range after
-        merging with its neighbours (its ``start``/``end`` may lie outside the range)."""
+        merging with its neighbours (its ``start``/``end`` may lie outside the range).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot(steal=False)
+        >>> str(mem.plug(0x1000, 0x40))
+        '[0x1000, 0x1040)'
+        >>> mem.plug(0x1000, 0x1000)
+        Traceback (most recent call last):
+        ...
+        physseg.errors.RangeOverlapError: plug [0x1000, 0x2000): overlaps segment [0x1000, ...
+        """
         op = "plug"
+        shift = self.page_shift
         with self._lock:
             self._need_booted(op, booted=True)
+            kernel = self._kernel
             first, count = self._range(op, pfn, npages)
-            if self.backend != "rbtree":
+            if not kernel.can_hotplug:
                 raise UnsupportedOperationError(
-                    f"{op} {_span(first, count)}: the static backend cannot hot-plug"
+                    op,
+                    Reason.CANNOT_HOTPLUG,
+                    pfn=first,
+                    npages=count,
+                    detail=self.backend,
+                    page_shift=shift,
                 )
             self._check_free(op, first, count)
             try:
-                ok, upm = self._kernel.uvm_physseg_plug(first, count)
+                ok, upm = kernel.uvm_physseg_plug(first, count)
             except KernelAssertionError as exc:
                 raise OutOfMemoryError(
-                    f"{op} {_span(first, count)}: allocation failed ({exc})"
+                    op,
+                    Reason.ALLOCATION_FAILED,
+                    pfn=first,
+                    npages=count,
+                    detail=str(exc),
+                    page_shift=shift,
                 ) from None
             if not ok:
-                reason = "an allocation failed"
-                if count > self._kernel.uvmexp.npages:
-                    reason = (
-                        f"no slab has room and a new slab is sized from uvmexp.npages"
-                        f" ({self._kernel.uvmexp.npages} < {count})"
+                if count > kernel.uvmexp.npages:
+                    raise OutOfMemoryError(
+                        op,
+                        Reason.SLAB_TOO_SMALL,
+                        pfn=first,
+                        npages=count,
+                        limit=kernel.uvmexp.npages,
+                        page_shift=shift,
                     )
-                raise OutOfMemoryError(f"{op} {_span(first, count)}: {reason}")
-            record = self._kernel.seg(upm)
+                raise OutOfMemoryError(
+                    op, Reason.ALLOCATION_FAILED, pfn=first, npages=count, page_shift=shift
+                )
             if self._coalesce:
-                record = self._coalesce_around(record)
-            return _view(record)
+                upm = self._coalesce_around(upm)
+            return _view(kernel.segment_info(upm))
 
     def unplug(self, pfn: int, npages: int) -> None:
-        """Hot-unplug ``[pfn, pfn + npages)``, which must lie inside one segment: removes it
-        whole, trims it or splits it (``uvm_physseg_unplug``). The caller guarantees the pages
-        are unused, as in the kernel, unless ``safe_unplug=True``: then a range holding an
-        allocated page raises ``PagesBusyError`` naming the first one (O(npages), vectorised).
+        """Hot-unplug PFNs ``[pfn, pfn + npages)``, which must lie inside one segment: removes
+        it whole, trims it or splits it (``uvm_physseg_unplug``). The caller guarantees the
+        pages are unused, as in the kernel, unless ``safe_unplug=True``: then a range holding
+        an allocated page raises ``PagesBusyError`` naming the first one (O(npages),
+        vectorised).
 
         Raises ``BootPhaseError`` before boot, ``InvalidArgumentError``,
         ``RangeNotManagedError`` (starts in a hole or crosses the segment's end),
-        ``LastSegmentError``, ``UnsupportedOperationError`` (middle split on the static
-        backend; with ``physseg_max=1``, removing a boot-time segment whole, whose record the
-        kernel cannot free) and ``OutOfMemoryError`` (an allocation failed; nothing changed).
-        O(log n)."""
+        ``LastSegmentError``, ``UnsupportedOperationError`` (a middle split on an engine that
+        cannot split, the static backend; with ``physseg_max=1``, removing a boot-time segment
+        whole, whose record the kernel cannot free) and ``OutOfMemoryError`` (an allocation
+        failed; nothing changed). O(log n).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot(steal=False)
+        >>> mem.unplug(0x180, 0x10)
+        >>> [str(seg) for seg in mem]
+        ['[0x100, 0x180)', '[0x190, 0x200)']
+        >>> mem.unplug(0x180, 1)
+        Traceback (most recent call last):
+        ...
+        physseg.errors.RangeNotManagedError: unplug [0x180, 0x181): pfn 0x180 is in a hole
+        """
         op = "unplug"
+        shift = self.page_shift
         with self._lock:
             self._need_booted(op, booted=True)
+            kernel = self._kernel
             first, count = self._range(op, pfn, npages)
             seg = self._segment_holding(op, first, count)
             whole = count == seg.end - seg.start
-            if whole and self._kernel.uvm_physseg_get_entries() == 1:
+            if whole and kernel.uvm_physseg_get_entries() == 1:
                 raise LastSegmentError(
-                    f"{op} {_span(first, count)}: would remove the last segment {_view(seg)}"
+                    op,
+                    Reason.WOULD_REMOVE_LAST,
+                    pfn=first,
+                    npages=count,
+                    segment=_span(seg),
+                    page_shift=shift,
                 )
-            if whole and seg.pool_slot >= 0 and self._kernel.VM_PHYSSEG_MAX == 1:
+            if whole and not kernel.record_freeable(seg.handle):
                 raise UnsupportedOperationError(
-                    f"{op} {_span(first, count)}: segment {_view(seg)} holds the only boot pool"
-                    " record, which the kernel cannot free with physseg_max=1 (it panics"
-                    ' "tried to free() the entire static array!")'
+                    op,
+                    Reason.BOOT_RECORD_UNFREEABLE,
+                    pfn=first,
+                    npages=count,
+                    segment=_span(seg),
+                    page_shift=shift,
                 )
             middle = first > seg.start and first + count < seg.end
-            if middle and self.backend != "rbtree":
+            if middle and not kernel.can_split_middle:
                 raise UnsupportedOperationError(
-                    f"{op} {_span(first, count)}: the static backend cannot split segment"
-                    f" {_view(seg)} in the middle"
+                    op,
+                    Reason.CANNOT_SPLIT,
+                    pfn=first,
+                    npages=count,
+                    segment=_span(seg),
+                    detail=self.backend,
+                    page_shift=shift,
                 )
             if self._safe_unplug:
                 self._check_unused(op, seg, first, count)
-            if not self._kernel.uvm_physseg_unplug(first, count, atomic=True):
+            if not kernel.uvm_physseg_unplug(first, count, atomic=True):
                 raise OutOfMemoryError(
-                    f"{op} {_span(first, count)}: an allocation failed (record or extent"
-                    " descriptor); nothing was changed"
+                    op,
+                    Reason.ALLOCATION_FAILED,
+                    pfn=first,
+                    npages=count,
+                    detail="record or extent descriptor; nothing was changed",
+                    page_shift=shift,
                 )
 
-    def _segment_holding(self, op: str, pfn: int, npages: int) -> SegmentRecord:
-        upm, off = self._kernel.uvm_physseg_find(pfn)
+    def _segment_holding(self, op: str, pfn: int, npages: int) -> SegmentInfo:
+        kernel = self._kernel
+        upm, off = kernel.uvm_physseg_find(pfn)
         if off is None:
-            raise RangeNotManagedError(f"{op} {_span(pfn, npages)}: pfn {pfn:#x} is in a hole")
-        seg = self._kernel.seg(upm)
+            raise RangeNotManagedError(
+                op, Reason.IN_HOLE, pfn=pfn, npages=npages, page_shift=self.page_shift
+            )
+        seg = kernel.segment_info(upm)
         if pfn + npages > seg.end:
             raise RangeNotManagedError(
-                f"{op} {_span(pfn, npages)}: crosses the end of segment {_view(seg)}"
+                op,
+                Reason.CROSSES_END,
+                pfn=pfn,
+                npages=npages,
+                segment=_span(seg),
+                page_shift=self.page_shift,
             )
         return seg
 
-    def _check_unused(self, op: str, seg: SegmentRecord, pfn: int, npages: int) -> None:
+    def _check_unused(self, op: str, seg: SegmentInfo, pfn: int, npages: int) -> None:
         pgs = seg.pgs
         assert pgs is not None, "after boot every segment has a page array"
         first = pgs.index + (pfn - seg.start)
         busy = np.flatnonzero(pgs.slab.flags[first : first + npages] & PG_BUSY)
         if busy.size:
-            page = pfn + int(busy[0])
             raise PagesBusyError(
-                f"{op} {_span(pfn, npages)}: page {page:#x} (pa {page << self.page_shift:#x})"
-                f" is allocated ({busy.size} busy page(s) in the range); nothing was changed"
+                op,
+                Reason.PAGES_BUSY,
+                pfn=pfn,
+                npages=npages,
+                page=pfn + int(busy[0]),
+                count=int(busy.size),
+                page_shift=self.page_shift,
             )
 
-    def _coalesce_around(self, record: SegmentRecord) -> SegmentRecord:
-        """Merge ``record`` with its predecessor, then with its successor, where mergeable;
-        returns the surviving record (the lowest). Only reached after a run-time plug, which
-        only the rbtree backend accepts. O(log n)."""
-        kernel = cast(RBTreeKernel, self._kernel)
-        prev = kernel.uvm_physseg_get_prev(record)
-        if prev is not None and kernel.segments_mergeable(prev, record):
-            record = kernel.merge_adjacent(prev, record)
-        after = kernel.uvm_physseg_get_next(record)
-        if after is not None and kernel.segments_mergeable(record, after):
-            record = kernel.merge_adjacent(record, after)
-        return record
+    def _coalesce_around(self, upm: Any) -> Any:
+        """Merge the segment ``upm`` with its predecessor, then with its successor, where the
+        engine says they are mergeable; returns the surviving handle (the lowest). O(log n)."""
+        kernel = self._kernel
+        prev = kernel.uvm_physseg_get_prev(upm)
+        if kernel.uvm_physseg_valid_p(prev) and kernel.segments_mergeable(prev, upm):
+            upm = kernel.merge_adjacent(prev, upm)
+        after = kernel.uvm_physseg_get_next(upm)
+        if kernel.uvm_physseg_valid_p(after) and kernel.segments_mergeable(upm, after):
+            upm = kernel.merge_adjacent(upm, after)
+        return upm
 
     def set_start_hint(self, segment: Segment, hint: int) -> Segment:
-        """Set a live segment's start hint (a search cache for page allocation); returns the
-        updated view. Raises ``StaleSegmentError`` when ``segment`` no longer describes a
-        live segment, ``InvalidArgumentError`` for a hint that is not an int in
-        ``[0, 2**64)`` (the kernel's field is a ``u_long``)."""
+        """Set a live segment's start hint (a search cache for page allocation, in pages from
+        ``avail_start``); returns the updated view. Raises ``StaleSegmentError`` when
+        ``segment`` no longer describes a live segment, ``InvalidArgumentError`` for a hint
+        that is not an int in ``[0, 2**64)`` (the kernel's field is a ``u_long``). O(log n).
+
+        >>> mem = PhysMem()
+        >>> seg = mem.load(0x100, 0x200)
+        >>> mem.set_start_hint(seg, 5).start_hint
+        5
+        """
         op = "set_start_hint"
         with self._lock:
             value = self._int(op, "hint", hint, maximum=_U64_MAX)
-            record = self._live(op, segment)
-            record.start_hint = value
-            return _view(record)
+            info = self._live(op, segment)
+            self._kernel.uvm_physseg_set_start_hint(info.handle, value)
+            return _view(self._kernel.segment_info(info.handle))
 
-    def _live(self, op: str, segment: Segment) -> SegmentRecord:
+    def _live(self, op: str, segment: Segment) -> SegmentInfo:
         if not isinstance(segment, Segment):
-            raise InvalidArgumentError(f"{op}: expected a Segment, not {segment!r}")
+            raise InvalidArgumentError(
+                op, Reason.WRONG_TYPE, name="a Segment", value=segment, page_shift=self.page_shift
+            )
         upm, off = self._kernel.uvm_physseg_find(segment.start)
-        record = None if off is None else self._kernel.seg(upm)
-        if record is None or record.start != segment.start or record.end != segment.end:
-            raise StaleSegmentError(f"{op}: segment {segment} is no longer live")
-        return record
+        info = None if off is None else self._kernel.segment_info(upm)
+        if info is None or info.start != segment.start or info.end != segment.end:
+            raise StaleSegmentError(
+                op,
+                Reason.STALE_SEGMENT,
+                segment=(segment.start, segment.end),
+                page_shift=self.page_shift,
+            )
+        return info
 
     # ----------------------------------------------------------------- lookups
     def find(self, pfn: int) -> tuple[Segment, int] | None:
-        """The segment holding ``pfn`` and the page offset in it, or ``None``. O(log n)."""
+        """The segment holding ``pfn`` and the page offset in it, or ``None``. Raises
+        ``InvalidArgumentError`` unless ``pfn`` is a non-negative int. O(log n) (rbtree).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> seg, off = mem.find(0x105)
+        >>> str(seg), off
+        ('[0x100, 0x200)', 5)
+        >>> mem.find(0x300) is None
+        True
+        """
         first = self._int("find", "pfn", pfn)
         with self._lock:
             upm, off = self._kernel.uvm_physseg_find(first)
             if off is None:
                 return None
-            return _view(self._kernel.seg(upm)), off
+            return _view(self._kernel.segment_info(upm)), off
 
     def page(self, pa: int) -> Page | None:
         """The page record of byte address ``pa`` (``PHYS_TO_VM_PAGE``), ``None`` if the
-        address is not managed. Raises ``BootPhaseError`` before boot (no page arrays yet)."""
+        address is not managed. Raises ``BootPhaseError`` before boot (no page arrays yet) and
+        ``InvalidArgumentError`` unless ``pa`` is a non-negative int. O(1) from the engine's
+        frame memo.
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot(steal=False)
+        >>> hex(mem.page(0x105000).phys_addr)
+        '0x105000'
+        >>> mem.page(0x300000) is None
+        True
+        """
         address = self._int("page", "pa", pa)
         with self._lock:
             self._need_booted("page", booted=True)
@@ -524,13 +737,22 @@ class PhysMem:
 
     def pages(self, addresses: Any) -> PageBatch:
         """Batch :meth:`page` over an array of byte addresses (see
-        :class:`physseg.netbsd.lookup.PageBatch`; the result has the shape of ``addresses``). O(m)
-        after an O(n log n) rebuild when the segments changed.
+        :class:`physseg.netbsd.lookup.PageBatch`; the result has the shape of ``addresses``).
+        O(m) after an O(n log n) rebuild when the segments changed.
 
         Raises ``InvalidArgumentError`` unless every address is an int in ``[0, 2**64)``
         (a bool, float or string array is refused, not truncated), and ``BootPhaseError``
-        before boot, as :meth:`page` does."""
+        before boot, as :meth:`page` does.
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot(steal=False)
+        >>> batch = mem.pages([0x100000, 0x101000, 0x300000])
+        >>> batch.hit.tolist(), batch.offset.tolist()
+        ([True, True, False], [0, 1, -1])
+        """
         op = "pages"
+        shift = self.page_shift
         batch = np.asarray(addresses)
         if batch.size == 0:
             batch = batch.astype(np.uint64)
@@ -539,15 +761,21 @@ class PhysMem:
         ):
             if not all(0 <= int(a) <= _U64_MAX for a in batch.flat):
                 bad = next(int(a) for a in batch.flat if not 0 <= int(a) <= _U64_MAX)
-                raise InvalidArgumentError(f"{op}: address {bad:#x} is not in [0, 2**64)")
+                raise InvalidArgumentError(
+                    op, Reason.ADDRESS_OUT_OF_RANGE, value=bad, page_shift=shift
+                )
             batch = batch.astype(np.uint64)
         if batch.dtype.kind not in "iu":
             raise InvalidArgumentError(
-                f"{op}: addresses must be integers, not an array of {batch.dtype}"
+                op,
+                Reason.NOT_INTEGERS,
+                name="addresses",
+                value=f"an array of {batch.dtype}",
+                page_shift=shift,
             )
         if batch.dtype.kind == "i" and batch.size and int(batch.min()) < 0:
             raise InvalidArgumentError(
-                f"{op}: address {int(batch.min()):#x} is negative (addresses are in [0, 2**64))"
+                op, Reason.NEGATIVE_ADDRESS, value=int(batch.min()), page_shift=shift
             )
         with self._lock:
             self._need_booted(op, booted=True)
@@ -555,19 +783,35 @@ class PhysMem:
 
     def __iter__(self) -> Iterator[Segment]:
         """The segments in the backend's order (address order for the rbtree), as views
-        taken now."""
+        taken now. O(n)."""
         with self._lock:
-            return iter([_view(record) for record in self._kernel.segments()])
+            return iter([_view(info) for info in self._kernel.segment_infos()])
 
     def segments(self) -> list[Segment]:
-        """The segments as a list, in the backend's order."""
+        """The segments as a list, in the backend's order. O(n).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x300, 0x400)
+        >>> _ = mem.load(0x100, 0x200)
+        >>> [str(seg) for seg in mem.segments()]
+        ['[0x100, 0x200)', '[0x300, 0x400)']
+        """
         return list(self)
 
     def __len__(self) -> int:
+        """The number of segments. O(1)."""
         return self._kernel.uvm_physseg_get_entries()
 
     def holes(self) -> list[tuple[int, int]]:
-        """Unmanaged ``[start, end)`` PFN ranges between the first and last segment."""
+        """Unmanaged ``[start, end)`` PFN ranges between the first and last segment.
+        O(n log n).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x300, 0x400)
+        >>> _ = mem.load(0x100, 0x200)
+        >>> [(hex(a), hex(b)) for a, b in mem.holes()]
+        [('0x200', '0x300')]
+        """
         spans = sorted((seg.start, seg.end) for seg in self)
         return [
             (a_end, b_start)
@@ -577,13 +821,21 @@ class PhysMem:
 
     def stats(self) -> dict[str, int]:
         """Summary counters: segments, managed pages (spans), free pages (``npages``),
-        ``physmem``, holes and distinct page-array slabs."""
+        ``physmem``, holes and distinct page-array slabs. O(n log n).
+
+        >>> mem = PhysMem()
+        >>> _ = mem.load(0x100, 0x200)
+        >>> mem.boot(steal=False)
+        >>> stats = mem.stats()
+        >>> stats["segments"], stats["managed_pages"], stats["free_pages"], stats["slabs"]
+        (1, 256, 256, 1)
+        """
         with self._lock:
-            records = list(self._kernel.segments())
-            slabs = {r.pgs.slab.ident for r in records if r.pgs is not None}
+            infos = self._kernel.segment_infos()
+            slabs = {info.pgs.slab.ident for info in infos if info.pgs is not None}
             return {
-                "segments": len(records),
-                "managed_pages": sum(r.end - r.start for r in records),
+                "segments": len(infos),
+                "managed_pages": sum(info.end - info.start for info in infos),
                 "free_pages": self.npages,
                 "physmem": self.physmem,
                 "holes": len(self.holes()),
@@ -591,34 +843,27 @@ class PhysMem:
             }
 
     def snapshot(self) -> Snapshot:
-        """The full observable state (segments, page-array placement, counters, extents)."""
+        """The full observable state (segments, page-array placement, counters, extents).
+        O(n + regions).
+
+        >>> a, b = PhysMem(), PhysMem()
+        >>> for mem in (a, b):
+        ...     _ = mem.load(0x100, 0x200)
+        >>> a.snapshot() == b.snapshot()
+        True
+        """
         with self._lock:
-            states = []
-            extents = {}
-            for record in self._kernel.segments():
-                pgs = record.pgs
-                states.append(
-                    SegmentState(
-                        _view(record),
-                        -1 if pgs is None else pgs.slab.ident,
-                        -1 if pgs is None else pgs.index,
-                    )
+            kernel = self._kernel
+            states = tuple(
+                SegmentState(
+                    _view(info),
+                    -1 if info.pgs is None else info.pgs.slab.ident,
+                    -1 if info.pgs is None else info.pgs.index,
                 )
-                if record.ext is not None and record.ext.slab.ident not in extents:
-                    ext = record.ext.extent
-                    extents[record.ext.slab.ident] = (
-                        record.ext.slab.ident,
-                        ext.destroyed,
-                        tuple(ext.regions()) if not ext.destroyed else (),
-                    )
-            return Snapshot(
-                self.backend,
-                self.booted,
-                tuple(states),
-                self.npages,
-                self.physmem,
-                tuple(sorted(extents.values())),
+                for info in kernel.segment_infos()
             )
+            extents = tuple((e.slab, e.destroyed, e.regions) for e in kernel.extent_infos())
+            return Snapshot(self.backend, self.booted, states, self.npages, self.physmem, extents)
 
     def check(self) -> None:
         """Verify every invariant; raises ``AssertionError`` naming the broken one.

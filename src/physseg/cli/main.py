@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status (0 ok, 1 failure, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.dispatch = main  # for a command that runs other commands (demo)
     try:
         status: int = args.func(args)
     except (CommandError, PhysSegError, KernelPanic, KernelAssertionError, OSError) as exc:

@@ -21,7 +21,6 @@ strings, ``steal`` a boolean, ``free_list`` an integer.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,15 +29,13 @@ from pathlib import PurePath
 from typing import Final
 
 from physseg.cli.units import UnitError, format_addr, format_quantity, parse_bytes
-from physseg.errors import InvalidArgumentError, PhysSegError
+from physseg.errors import InvalidArgumentError, PhysSegError, Reason
 from physseg.physmem import PhysMem, Segment
 
 TEXT: Final = "text"
 JSONL: Final = "jsonl"
 FORMATS: Final = (TEXT, JSONL)
 
-_PFN_RANGE: Final = re.compile(r"\[(0x[0-9a-f]+), (0x[0-9a-f]+)\)")
-_PFN: Final = re.compile(r"\bpfn (0x[0-9a-f]+)")
 EXPECT_VALUES: Final = ("managed", "hole")
 _TRUE: Final = ("yes", "true", "1", "on")
 _FALSE: Final = ("no", "false", "0", "off")
@@ -371,7 +368,11 @@ def _pages(mem: PhysMem, what: str, addr: int, size: int) -> tuple[int, int]:
     mask = mem.page_size - 1
     if addr & mask or size & mask:
         raise InvalidArgumentError(
-            f"{what} [{addr:#x}, {addr + size:#x}): not page-aligned (page size {mem.page_size:#x})"
+            what,
+            Reason.NOT_PAGE_ALIGNED,
+            value=(addr, addr + size),
+            limit=mem.page_size,
+            page_shift=mem.page_shift,
         )
     return addr >> mem.page_shift, size >> mem.page_shift
 
@@ -381,24 +382,13 @@ def _pfn(mem: PhysMem, what: str, addr: int | None) -> int | None:
         return None
     if addr & (mem.page_size - 1):
         raise InvalidArgumentError(
-            f"{what} {addr:#x}: not page-aligned (page size {mem.page_size:#x})"
+            what,
+            Reason.NOT_PAGE_ALIGNED,
+            value=addr,
+            limit=mem.page_size,
+            page_shift=mem.page_shift,
         )
     return addr >> mem.page_shift
-
-
-def in_bytes(message: str, page_shift: int) -> str:
-    """``message`` from :class:`PhysMem` (which names page frame numbers) with its PFN ranges
-    ``[0x.., 0x..)`` and ``pfn 0x..`` turned into byte addresses, for people who typed bytes.
-    O(len(message)).
-
-    >>> in_bytes("unplug [0x40, 0x41): pfn 0x40 is in a hole", 12)
-    'unplug [0x40000, 0x41000): address 0x40000 is in a hole'
-    """
-    message = _PFN_RANGE.sub(
-        lambda m: f"[{int(m[1], 16) << page_shift:#x}, {int(m[2], 16) << page_shift:#x})",
-        message,
-    )
-    return _PFN.sub(lambda m: f"address {int(m[1], 16) << page_shift:#x}", message)
 
 
 def _find(mem: PhysMem, addr: int, expect: str | None) -> FindResult:
@@ -445,14 +435,14 @@ def apply_op(mem: PhysMem, op: TraceOp) -> Segment | FindResult:
     (``find``) or ``None`` (``unplug``, ``init``).
 
     Raises ``InvalidArgumentError`` for a range that is not page-aligned, whatever
-    :class:`PhysMem` raises (same type, message in bytes by :func:`in_bytes`; every such
-    failure leaves ``mem`` unchanged), and ``TraceCheckError`` when a ``find`` does not meet
-    its ``expect=``. Costs what the :class:`PhysMem` call costs."""
+    :class:`PhysMem` raises (the same error, its message rendered in bytes by
+    :meth:`PhysSegError.in_bytes`; every such failure leaves ``mem`` unchanged), and
+    ``TraceCheckError`` when a ``find`` does not meet its ``expect=``. Costs what the :class:`PhysMem` call costs."""
     call = _call(mem, op)
     try:
         return call()
     except PhysSegError as exc:
-        raise type(exc)(in_bytes(str(exc), mem.page_shift)) from None
+        raise exc.in_bytes() from None
 
 
 # --------------------------------------------------------------------------- replaying

@@ -40,6 +40,8 @@ Integers do not wrap here: NetBSD's ``u_long`` overflow branches cannot trigger 
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from itertools import pairwise
 
 from sortedcontainers import SortedList
@@ -79,6 +81,13 @@ class _Region:
         self.start = start
         self.end = end
         self.static = static
+
+
+@dataclass(frozen=True, slots=True)
+class ExtentState:
+    """What :meth:`Extent.save` took: every field of the extent but its allocator."""
+
+    slots: dict[str, object]
 
 
 class Extent:
@@ -408,6 +417,20 @@ class Extent:
         self._allocated = 0
         self._destroyed = True
 
+    def save(self) -> ExtentState:
+        """A copy of the extent's whole state (regions, gaps, descriptor counts, destroyed or
+        not), for :meth:`restore`; the allocator is shared, not copied. O(n)."""
+        return ExtentState(
+            copy.deepcopy({slot: getattr(self, slot) for slot in _SAVED_SLOTS}),
+        )
+
+    def restore(self, state: ExtentState) -> None:
+        """Put the extent back in the state :meth:`save` took, in place (the same object
+        stays valid for every holder). The allocator is not consulted: descriptors that were
+        allocated since are given back silently, as if never taken. O(n)."""
+        for slot, value in copy.deepcopy(state.slots).items():
+            setattr(self, slot, value)
+
     # -- introspection ------------------------------------------------------------------------
 
     def regions(self) -> list[tuple[int, int]]:
@@ -710,3 +733,6 @@ def _require(condition: bool, message: str) -> None:
     """Raise ``AssertionError(message)`` unless ``condition`` (used by :meth:`Extent.check`)."""
     if not condition:
         raise AssertionError(f"extent invariant broken: {message}")
+
+
+_SAVED_SLOTS: tuple[str, ...] = tuple(slot for slot in Extent.__slots__ if slot != "_allocator")

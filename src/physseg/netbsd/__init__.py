@@ -1,4 +1,10 @@
-"""The NetBSD face: ``uvm_physseg``'s C API one-to-one (see ``docs/netbsd-api.md``)."""
+"""The engine: ``uvm_physseg``'s C API one-to-one (see ``docs/netbsd-api.md``).
+
+Importing the package registers both builds (``rbtree`` and ``static``) with :class:`Kernel`;
+nothing outside this package needs to know which build a kernel is: ask its capabilities
+(``can_hotplug``, ``can_split_middle``, ``can_merge``) and its questions (``segment_infos``,
+``segment_at``, ``extent_infos``) instead.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,14 @@ from physseg.netbsd.constants import (
     VM_PSTRAT_BSEARCH,
     VM_PSTRAT_RANDOM,
 )
-from physseg.netbsd.kernel import Kernel, build_class
+from physseg.netbsd.kernel import (
+    Checkpoint,
+    ExtentInfo,
+    Handle,
+    Kernel,
+    SegmentInfo,
+    build_class,
+)
 from physseg.netbsd.rbtree_build import RBTreeKernel
 from physseg.netbsd.static_build import StaticKernel
 
@@ -62,8 +75,12 @@ __all__ = [
     "VM_PSTRAT_BIGFIRST",
     "VM_PSTRAT_BSEARCH",
     "VM_PSTRAT_RANDOM",
+    "Checkpoint",
+    "ExtentInfo",
+    "Handle",
     "Kernel",
     "RBTreeKernel",
+    "SegmentInfo",
     "StaticKernel",
     "make_kernel",
 ]

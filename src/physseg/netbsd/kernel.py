@@ -10,13 +10,14 @@ differs (storage, lookup, iteration, plug, whole and middle unplug, physunload).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, NewType, NoReturn
 
 import numpy as np
 
 from physseg.core.alloc import Allocator
-from physseg.core.extent import Extent
+from physseg.core.extent import Extent, ExtentState
 from physseg.core.pages import PG_FREE, Page, Slab
 from physseg.errors import (
     ExtentDestroyedError,
@@ -25,6 +26,7 @@ from physseg.errors import (
     ExtentRegionNotFoundError,
     KernelAssertionError,
     KernelPanic,
+    Reason,
 )
 from physseg.netbsd.constants import (
     EAGAIN,
@@ -40,21 +42,58 @@ from physseg.netbsd.constants import (
     VM_FREELIST_FIRST16,
     VM_PSTRAT_BIGFIRST,
 )
-from physseg.netbsd.lookup import (
-    UNBACKED,
-    FrameEntry,
-    LayoutVersion,
-    LookupTable,
-    PageBatch,
-    fill_frames,
-    table_for,
-)
+from physseg.netbsd.lookup import UNBACKED, PageBatch, PageLookup
 from physseg.netbsd.segment import PmapPhysseg, Segment, SlabExtent
 
-Handle = Any
+Handle = NewType("Handle", object)
+"""An opaque segment handle (``uvm_physseg_t``): only the engine makes one and only the engine
+looks inside. The rbtree build's is the record itself, the static build's an array index; the
+invalid constants are handles too. ``mypy --strict`` keeps callers from inventing or
+inspecting one."""
 _INIT_CHUNK = 1 << 20
 """Pages whose ``phys_addr`` init_seg writes per vectorised step (bounds temporary memory)."""
-"""A segment handle: a ``Segment`` (rbtree build), an ``int`` (static build) or invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """What a caller outside the engine may know of one live segment, copied when asked.
+
+    PFNs with exclusive ends: ``[start, end)`` is the span, ``[avail_start, avail_end)`` the
+    pages given to UVM. ``pgs`` points at the ``vm_page`` of ``start`` (``None`` before the
+    segment has a page array), as ``uvm_physseg_get_pg(handle, 0)``. ``handle`` is valid until
+    the next change of the layout.
+    """
+
+    handle: Handle
+    start: int
+    end: int
+    avail_start: int
+    avail_end: int
+    free_list: int
+    start_hint: int
+    pgs: Page | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtentInfo:
+    """One slab extent as a caller may see it: the ``ident`` of the slab it carves, whether it
+    was destroyed, and its allocated regions as ``(first entry, entries)``."""
+
+    slab: int
+    destroyed: bool
+    regions: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What :meth:`Kernel.checkpoint` took: every record's fields, every live extent's state,
+    the counters and the build's own structure. Opaque; give it back to
+    :meth:`Kernel.rollback`."""
+
+    records: tuple[tuple[Segment, tuple[Any, ...]], ...]
+    extents: tuple[tuple[SlabExtent, ExtentState, int], ...]
+    counters: tuple[Any, ...]
+    build: Any
 
 
 class UvmExp:
@@ -76,15 +115,16 @@ class UvmState:
         self.page_init_done = False
 
 
-def kassert(condition: bool, text: str) -> None:
-    """``KASSERT(condition)`` of a DIAGNOSTIC kernel: raise ``KernelAssertionError(text)``."""
+def kassert(condition: bool, text: str, reason: Reason = Reason.KASSERT) -> None:
+    """``KASSERT(condition)`` of a DIAGNOSTIC kernel: raise ``KernelAssertionError(text,
+    reason)``, ``text`` being the C condition."""
     if not condition:
-        raise KernelAssertionError(text)
+        raise KernelAssertionError(text, reason)
 
 
-def panic(message: str) -> NoReturn:
-    """``panic(message)``: raise ``KernelPanic(message)``."""
-    raise KernelPanic(message)
+def panic(message: str, reason: Reason = Reason.PANIC) -> NoReturn:
+    """``panic(message)``: raise ``KernelPanic(message, reason)``."""
+    raise KernelPanic(message, reason)
 
 
 class Kernel(ABC):
@@ -96,8 +136,9 @@ class Kernel(ABC):
     """
 
     backend = "abstract"
-    UVM_PHYSSEG_TYPE_INVALID: Handle = None
-    UVM_PHYSSEG_TYPE_INVALID_EMPTY: Handle = None
+    _builds: ClassVar[dict[str, type[Kernel]]] = {}
+    UVM_PHYSSEG_TYPE_INVALID: Handle = Handle(None)
+    UVM_PHYSSEG_TYPE_INVALID_EMPTY: Handle = Handle(None)
     PADDR_INVALID = PADDR_INVALID
     SIZEOF_UVM_PHYSSEG = SIZEOF_UVM_PHYSSEG
     SIZEOF_VM_PAGE = SIZEOF_VM_PAGE
@@ -105,6 +146,14 @@ class Kernel(ABC):
     VM_FREELIST_FIRST4G = VM_FREELIST_FIRST4G
     VM_FREELIST_FIRST1G = VM_FREELIST_FIRST1G
     VM_FREELIST_FIRST16 = VM_FREELIST_FIRST16
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A build registers itself under the ``backend`` name its class body declares (the
+        package imports both builds); a subclass of a build that declares none (a test's
+        variant) registers nothing."""
+        super().__init_subclass__(**kwargs)
+        if "backend" in cls.__dict__:
+            Kernel._builds[cls.backend] = cls
 
     def __new__(cls, backend: str = "rbtree", *args: Any, **kwargs: Any) -> Kernel:
         return super().__new__(build_class(backend) if cls is Kernel else cls)
@@ -137,11 +186,11 @@ class Kernel(ABC):
         self.uvmexp = UvmExp(self.PAGE_SIZE)
         self.uvm = UvmState()
         self.physmem = 0
-        self.version = 0
-        """Bumped on every change of the segment layout; caches compare against it."""
+        self._lookup = PageLookup(self)
+        self._memo = self._lookup.memo
+        self._version = 0
         self.stolen: list[tuple[int, int]] = []
         """``(byte address, pages)`` runs that ``uvm_page_init`` stole for the page array."""
-        self._lookup_table: LookupTable | None = None
         self._init_storage()
         self.uvm_physseg_init()
 
@@ -232,6 +281,158 @@ class Kernel(ABC):
     def _index_add(self, seg: Segment) -> None:
         """Put a live segment back into the build's indexes after its start/pgs/ext changed."""
 
+    @abstractmethod
+    def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
+        """The live segments overlapping PFNs ``[first, last)`` in address order (empty ones
+        included), or ``None`` when the build's search is not a function of the spans
+        (overlapping segments, possible only in the static build)."""
+
+    @abstractmethod
+    def _owned_records(self) -> list[Segment]:
+        """Every record the build owns whose fields a boot-time call may change."""
+
+    @abstractmethod
+    def _save_build(self) -> Any:
+        """The build's own structure (which records are live, in which order, its counters)."""
+
+    @abstractmethod
+    def _restore_build(self, saved: Any) -> None:
+        """Put back what :meth:`_save_build` took; the records' fields are already restored."""
+
+    # ----------------------------------------------------------------- capabilities
+    can_hotplug: ClassVar[bool] = False
+    """Whether ``uvm_physseg_plug`` works after ``uvm_page_init`` (the static build panics)."""
+    can_split_middle: ClassVar[bool] = False
+    """Whether an unplug may split a segment in the middle (the static build panics)."""
+    can_merge: ClassVar[bool] = False
+    """Whether :meth:`merge_adjacent` is available (a physseg extension of the rbtree build)."""
+
+    @property
+    @abstractmethod
+    def boot_records_used(self) -> int:
+        """Boot-time records taken so far: the rbtree build's boot pool cursor (slots are never
+        reused), the static build's used slots. A boot-time load needs one more. O(1)."""
+
+    @abstractmethod
+    def record_freeable(self, upm: Handle) -> bool:
+        """Whether a whole-segment unplug of ``upm`` can free its record (the rbtree build
+        panics freeing a boot pool record when ``VM_PHYSSEG_MAX`` is 1). O(1)."""
+
+    def segments_mergeable(self, left: Handle, right: Handle) -> bool:
+        """physseg extension: whether :meth:`merge_adjacent` may join ``left`` and ``right``;
+        always False on a build without :attr:`can_merge`. O(1)."""
+        return False
+
+    def merge_adjacent(self, left: Handle, right: Handle) -> Handle:
+        """physseg extension: fold ``right`` into ``left``. A build without :attr:`can_merge`
+        panics, as would a call of a function its kernel does not have."""
+        panic(f"merge_adjacent: the {self.backend} build cannot merge segments")
+
+    # ----------------------------------------------------------------- layout version
+    @property
+    def version(self) -> int:
+        """The layout version: bumped on every change of the segment layout (plug, unplug,
+        page arrays, boot steals, panics included). O(1)."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        """Record a layout change: the lookups' derived answers are dropped (the per-call memo
+        and the batch table of :class:`physseg.netbsd.lookup.PageLookup`). O(memo entries)."""
+        self._version = value
+        self._lookup.invalidate()
+
+    @property
+    def lookup(self) -> PageLookup:
+        """The kernel's lookup state (the per-call memo and the batch table); read it, the
+        kernel keeps it current. O(1)."""
+        return self._lookup
+
+    # ----------------------------------------------------------------- questions
+    def segment_info(self, upm: Handle) -> SegmentInfo:
+        """A copy of the fields of the segment behind ``upm`` (see :class:`SegmentInfo`),
+        whatever its validity; a NULL handle panics. O(1)."""
+        return _info(upm, self.seg(upm))
+
+    def segment_infos(self) -> list[SegmentInfo]:
+        """:meth:`segment_info` of every live segment, in the build's iteration order
+        (address order for the rbtree). O(n)."""
+        return [_info(upm, seg) for upm, seg in self._handles_and_records()]
+
+    @abstractmethod
+    def _handles_and_records(self) -> Iterator[tuple[Handle, Segment]]:
+        """Every live segment's handle and record, in iteration order."""
+
+    def segment_at(self, pfn: int) -> SegmentInfo | None:
+        """physseg extension: the live segment holding ``pfn``, else the lowest one above it,
+        else ``None``. O(log n) rbtree, O(n) static."""
+        seg = self.segment_geq(pfn)
+        return None if seg is None else _info(self._handle_of(seg), seg)
+
+    @abstractmethod
+    def _handle_of(self, seg: Segment) -> Handle:
+        """The handle of a live record."""
+
+    def extent_infos(self) -> tuple[ExtentInfo, ...]:
+        """Every slab extent a live segment uses, ordered by slab ident (see
+        :class:`ExtentInfo`). O(n + regions)."""
+        seen: dict[int, ExtentInfo] = {}
+        for seg in self.segments():
+            ext = seg.ext
+            if ext is not None and ext.slab.ident not in seen:
+                extent = ext.extent
+                regions = () if extent.destroyed else tuple(extent.regions())
+                seen[ext.slab.ident] = ExtentInfo(ext.slab.ident, extent.destroyed, regions)
+        return tuple(seen[ident] for ident in sorted(seen))
+
+    # ----------------------------------------------------------------- transactions
+    def checkpoint(self) -> Checkpoint:
+        """Everything a boot-time call may change: every record's fields, every live slab
+        extent's state and member count, the counters and the build's structure. Slabs that
+        exist now are not copied: boot-time calls write only the page arrays they create.
+        O(n + regions)."""
+        records = tuple((seg, seg.save()) for seg in self._owned_records())
+        exts: dict[int, SlabExtent] = {}
+        for seg, _ in records:
+            if seg.ext is not None:
+                exts[id(seg.ext)] = seg.ext
+        extents = tuple((ext, ext.extent.save(), ext.members) for ext in exts.values())
+        counters = (
+            self.uvmexp.npages,
+            self.physmem,
+            list(self.stolen),
+            self.uvm.page_init_done,
+        )
+        return Checkpoint(records, extents, counters, self._save_build())
+
+    def rollback(self, saved: Checkpoint) -> None:
+        """Put this kernel back in the state :meth:`checkpoint` took, in place: the same
+        ``Kernel`` object and, for every segment live then, the same record and handle. The
+        layout version moves forward (caches are dropped), the allocator is not rewound.
+        O(n log n + regions)."""
+        for seg, fields in saved.records:
+            seg.restore(fields)
+        for ext, state, members in saved.extents:
+            ext.extent.restore(state)
+            ext.members = members
+        npages, physmem, stolen, page_init_done = saved.counters
+        self.uvmexp.npages = npages
+        self.physmem = physmem
+        self.stolen = list(stolen)
+        self.uvm.page_init_done = page_init_done
+        self._restore_build(saved.build)
+        self.version += 1
+
+    def transaction(self, call: Callable[[], Any]) -> Any:
+        """Run ``call``; when it raises (a panic, a KASSERT, ``MemoryError``), roll the kernel
+        back to its state before the call and re-raise. O(n + regions) on top of the call."""
+        saved = self.checkpoint()
+        try:
+            return call()
+        except BaseException:
+            self.rollback(saved)
+            raise
+
     # ----------------------------------------------------------------- conversions
     def atop(self, pa: int) -> int:
         """Byte address → PFN."""
@@ -246,7 +447,7 @@ class Kernel(ABC):
     @property
     def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Handle:
         """The overflow handle (``None`` for the rbtree; the segment count for static)."""
-        return None
+        return Handle(None)
 
     def _is_invalid(self, upm: Handle) -> bool:
         return upm is None
@@ -375,7 +576,7 @@ class Kernel(ABC):
                     "Hotplug slab", pgs.index, pgs.index + n - 1, allocator=self.allocator
                 )
             except ExtentNoDescriptorError:
-                raise KernelAssertionError("seg->ext != NULL") from None
+                raise KernelAssertionError("seg->ext != NULL", Reason.EXTENT_ALLOC_FAILED) from None
             ext = SlabExtent(extent, pgs.slab, boot=False)
         self._set_ext(seg, ext)
 
@@ -496,7 +697,7 @@ class Kernel(ABC):
             if run is None:
                 ok, pa = self.uvm_page_physget()
                 if not ok or pa is None:
-                    panic("uvm_pageboot_alloc: out of memory")
+                    panic("uvm_pageboot_alloc: out of memory", Reason.BOOT_PAGE_ARRAY_OOM)
                 run = (pa, 1)
             self.stolen.append(run)
             steal -= run[1]
@@ -583,7 +784,10 @@ class Kernel(ABC):
                 return False
         if booted:
             if seg.ext is None or seg.pgs is None:
-                panic("uvm_physseg_unplug: NULL pointer dereference (seg->ext)")
+                panic(
+                    "uvm_physseg_unplug: NULL pointer dereference (seg->ext)",
+                    Reason.NULL_DEREFERENCE,
+                )
             if self.extent_free(seg.ext, seg.pgs + off, pages, EX_MALLOCOK) != 0:
                 return False
         if off == 0 and pfn + pages == end:
@@ -607,25 +811,18 @@ class Kernel(ABC):
         return True
 
     # ----------------------------------------------------------------- PHYS_TO_VM_PAGE
-    version = LayoutVersion()
-    """Bumped on every change of the segment layout; caches compare against it. Assigning it
-    also empties the per-call frame memo below (see
-    :class:`physseg.netbsd.lookup.LayoutVersion`)."""
-    _frame_pages: dict[int, FrameEntry]
-    """Frame number → its ``Page``, ``UNBACKED`` or ``None``; filled by ``fill_frames``."""
-
     def PHYS_TO_VM_PAGE(self, pa: int) -> Page | None:
         """The ``vm_page`` of byte address ``pa``, or ``None`` when it is not managed; at boot
         also ``None`` inside a segment (no page arrays yet, C returns ``NULL + off``). After
         boot, an address in a segment without a page array fails the kernel's
         ``KASSERT(uvm_physseg_valid_p(upm))``. The same answer as ``uvm_physseg_find`` +
-        ``uvm_physseg_get_pg``, from the frame memo of :mod:`physseg.netbsd.lookup`: O(1), one dict
-        probe; a miss fills its window of frames (O(log n + 1024)). Repeated calls return the
-        same ``Page`` object, which stands for a pointer: do not mutate it."""
+        ``uvm_physseg_get_pg``, from the frame memo of :class:`physseg.netbsd.lookup.PageLookup`:
+        O(1), one dict probe; a miss fills its window of frames (O(log n + 1024)). Repeated
+        calls return the same ``Page`` object, which stands for a pointer: do not mutate it."""
         try:
-            page = self._frame_pages[pa >> self.PAGE_SHIFT]
+            page = self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
-            page = fill_frames(self, pa >> self.PAGE_SHIFT)
+            page = self._lookup.fill(pa >> self.PAGE_SHIFT)
         if page is UNBACKED:
             if self.uvm.page_init_done:
                 kassert(False, "uvm_physseg_valid_p(upm)")
@@ -640,9 +837,9 @@ class Kernel(ABC):
         """Whether byte address ``pa`` lies in a segment (``uvm_physseg_find`` succeeds).
         O(1) from the frame memo, as :meth:`PHYS_TO_VM_PAGE`."""
         try:
-            page = self._frame_pages[pa >> self.PAGE_SHIFT]
+            page = self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
-            page = fill_frames(self, pa >> self.PAGE_SHIFT)
+            page = self._lookup.fill(pa >> self.PAGE_SHIFT)
         return page is not None
 
     def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
@@ -650,16 +847,27 @@ class Kernel(ABC):
         see :class:`physseg.netbsd.lookup.PageBatch`. O(m) through the two-level frame table of
         :class:`physseg.netbsd.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
         after the segments changed. Raises ``TypeError`` for non-integer addresses."""
-        return table_for(self).lookup(addresses)
+        return self._lookup.table().lookup(addresses)
 
 
 def build_class(backend: str) -> type[Kernel]:
-    """The ``Kernel`` subclass of ``backend`` (``"rbtree"`` or ``"static"``); ``ValueError``
-    for anything else."""
-    from physseg.netbsd.rbtree_build import RBTreeKernel
-    from physseg.netbsd.static_build import StaticKernel
+    """The ``Kernel`` subclass of ``backend`` (``"rbtree"`` or ``"static"``, as registered by
+    the builds); ``ValueError`` for anything else. O(1)."""
+    build = Kernel._builds.get(backend)
+    if build is None:
+        names = " or ".join(repr(name) for name in sorted(Kernel._builds))
+        raise ValueError(f"unknown backend {backend!r}: expected {names}")
+    return build
 
-    builds: dict[str, type[Kernel]] = {"rbtree": RBTreeKernel, "static": StaticKernel}
-    if backend not in builds:
-        raise ValueError(f"unknown backend {backend!r}: expected 'rbtree' or 'static'")
-    return builds[backend]
+
+def _info(upm: Handle, seg: Segment) -> SegmentInfo:
+    return SegmentInfo(
+        upm,
+        seg.start,
+        seg.end,
+        seg.avail_start,
+        seg.avail_end,
+        seg.free_list,
+        seg.start_hint,
+        seg.pgs,
+    )

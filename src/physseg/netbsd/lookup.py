@@ -2,15 +2,15 @@
 
 The kernel finds the page of a byte address by searching its segments (an rbtree walk, a binary
 search or a linear scan). physseg keeps that search (``uvm_physseg_find``) and adds two derived
-indexes over the frame numbers, both kept consistent with plug and unplug through the kernel's
-layout ``version`` (see :class:`LayoutVersion`):
+indexes over the frame numbers, both held by one :class:`PageLookup` object that the kernel owns
+and empties on every change of its layout (``Kernel.version``):
 
 * **Per call** (``Kernel.PHYS_TO_VM_PAGE``, ``uvm_pageismanaged``): a dict from frame number to
   the frame's ``Page`` pointer (or ``None`` for a hole, or :data:`UNBACKED` inside a segment
   that has no page array yet). It is a lazily materialised direct frame table: a miss fills the
   whole aligned window of :data:`FILL_FRAMES` frames around the frame from the segments that
-  overlap it (:func:`fill_frames`), so a lookup costs one dict probe and no allocation. Every
-  assignment of ``kernel.version`` starts a new, empty memo.
+  overlap it (:meth:`PageLookup.fill`), so a lookup costs one dict probe and no allocation.
+  Every assignment of ``kernel.version`` empties the memo (:meth:`PageLookup.invalidate`).
 
 * **Batch** (``Kernel.phys_to_vm_pages``): :class:`LookupTable`, a frame → (segment position,
   offset) table built with numpy, read in chunks of :data:`LOOKUP_CHUNK` addresses. A map up to
@@ -31,27 +31,24 @@ layout ``version`` (see :class:`LayoutVersion`):
 
 Both answer exactly what ``uvm_physseg_find`` + ``uvm_physseg_get_pg`` answer, as long as
 segment fields are changed through the API; code that writes ``start`` or ``end`` of a live
-segment by hand, as C code may, must bump ``kernel.version`` itself.
+segment by hand, as C code may, must bump ``kernel.version`` itself. This module knows the kernel
+only through :class:`LookupSource` (it imports no build): the builds differ in how they list the
+segments of a window (``segments_overlapping``), nothing else.
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
 import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
+from typing import Any, Final, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from physseg.core.pages import Page
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from physseg.netbsd.kernel import Kernel
-    from physseg.netbsd.segment import Segment
+from physseg.netbsd.segment import Segment
 
 __all__ = [
     "FILL_FRAMES",
@@ -63,12 +60,11 @@ __all__ = [
     "SECTION_SHIFT",
     "UNBACKED",
     "FrameEntry",
-    "LayoutVersion",
+    "LookupSource",
     "LookupTable",
     "PageBatch",
+    "PageLookup",
     "Unbacked",
-    "fill_frames",
-    "table_for",
 ]
 
 
@@ -116,74 +112,117 @@ makes a pass several times faster than one over the whole batch."""
 _ADDRESS_MASK: Final = (1 << 64) - 1
 
 
-class LayoutVersion:
-    """The data descriptor behind ``Kernel.version``, the layout version every cache keys on.
+class LookupSource(Protocol):
+    """What the lookups read of a kernel: its page shift, layout version, segments and search."""
 
-    Reading gives the int; assigning stores it and gives the kernel a new, empty per-call frame
-    memo (``kernel._frame_pages``), so ``PHYS_TO_VM_PAGE`` never needs to compare versions.
-    O(1) (dropping the old memo frees its entries).
+    PAGE_SHIFT: int
+
+    @property
+    def version(self) -> int: ...
+
+    def segments(self) -> Iterator[Segment]: ...
+
+    def segments_overlapping(self, first: int, last: int) -> list[Segment] | None: ...
+
+    def uvm_physseg_find(self, pfn: int) -> tuple[Any, int | None]: ...
+
+    def seg(self, upm: Any) -> Segment: ...
+
+
+class PageLookup:
+    """A kernel's derived lookup state: the per-call frame memo and the batch table.
+
+    The kernel creates one, reads :attr:`memo` on every ``PHYS_TO_VM_PAGE`` and calls
+    :meth:`invalidate` whenever its layout changes; nothing else writes either. ``memo`` is the
+    same dict object for the lookup's whole life (emptied in place), so the kernel may keep a
+    reference to it.
     """
 
-    __slots__ = ()
+    __slots__ = ("_source", "_table", "memo")
 
-    @overload
-    def __get__(self, obj: None, owner: type[Any] | None = None) -> LayoutVersion: ...
+    def __init__(self, source: LookupSource) -> None:
+        self._source = source
+        self.memo: dict[int, FrameEntry] = {}
+        """Frame number → its ``Page``, :data:`UNBACKED` or ``None``; filled by :meth:`fill`."""
+        self._table: LookupTable | None = None
 
-    @overload
-    def __get__(self, obj: Kernel, owner: type[Any] | None = None) -> int: ...
+    @property
+    def current_table(self) -> LookupTable | None:
+        """The batch table as last built, ``None`` when the layout changed since. O(1)."""
+        return self._table
 
-    def __get__(self, obj: Kernel | None, owner: type[Any] | None = None) -> LayoutVersion | int:
-        if obj is None:
-            return self
-        version: int = obj.__dict__["_layout_version"]
-        return version
+    def invalidate(self) -> None:
+        """Forget every derived answer (the layout changed). O(memo entries)."""
+        self.memo.clear()
+        self._table = None
 
-    def __set__(self, obj: Kernel, value: int) -> None:
-        state = obj.__dict__
-        state["_layout_version"] = value
-        state["_frame_pages"] = {}
+    def fill(self, pfn: int) -> FrameEntry:
+        """Fill the memo around ``pfn`` and return ``pfn``'s entry.
 
+        The aligned window of :data:`FILL_FRAMES` frames holding ``pfn`` is filled from the
+        segments overlapping it (a window without memory stores ``pfn`` alone). When the build's
+        search is not a function of the spans (a static build whose segments overlap), only
+        ``pfn`` is filled, through the build's own search. Empties the memo first when it holds
+        :data:`MEMO_LIMIT` entries. O(log n + FILL_FRAMES) for the rbtree build, O(n log n +
+        FILL_FRAMES) for the static one.
+        """
+        pfn = operator.index(pfn)
+        memo = self.memo
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        first = pfn >> FILL_SHIFT << FILL_SHIFT
+        last = first + FILL_FRAMES
+        source = self._source
+        segments = source.segments_overlapping(first, last)
+        if segments is None:
+            upm, off = source.uvm_physseg_find(pfn)
+            entry = None if off is None else _entry(source.seg(upm), pfn)
+            memo[pfn] = entry
+            return entry
+        if not segments:
+            memo[pfn] = None
+            return None
+        entries: list[FrameEntry] = [None] * FILL_FRAMES
+        for seg in segments:
+            lo = max(seg.start, first)
+            hi = min(seg.end, last)
+            if lo >= hi:
+                continue
+            pgs = seg.pgs
+            if pgs is None:
+                entries[lo - first : hi - first] = [UNBACKED] * (hi - lo)
+            else:
+                slab = pgs.slab
+                base = pgs.index - seg.start
+                entries[lo - first : hi - first] = [Page(slab, base + f) for f in range(lo, hi)]
+        memo.update(zip(range(first, last), entries, strict=True))
+        return entries[pfn - first]
 
-# --------------------------------------------------------------------- per call
-def fill_frames(kernel: Kernel, pfn: int) -> FrameEntry:
-    """Fill the kernel's frame memo around ``pfn`` and return ``pfn``'s entry.
+    def table(self) -> LookupTable:
+        """The batch table of the current layout, rebuilt (O(n log n + frames)) when the
+        layout changed since it was built, else O(1)."""
+        table = self._table
+        if table is None or table.version != self._source.version:
+            table = LookupTable(self._source)
+            self._table = table
+        return table
 
-    The aligned window of :data:`FILL_FRAMES` frames holding ``pfn`` is filled from the segments
-    overlapping it (a window without memory stores ``pfn`` alone). In a static build whose
-    segments overlap, only ``pfn`` is filled, through the build's own search. Empties the memo
-    first when it holds :data:`MEMO_LIMIT` entries. O(log n + FILL_FRAMES) for the rbtree build,
-    O(n log n + FILL_FRAMES) for the static one.
-    """
-    pfn = operator.index(pfn)
-    memo: dict[int, FrameEntry] = kernel._frame_pages
-    if len(memo) >= MEMO_LIMIT:
-        memo.clear()
-    first = pfn >> FILL_SHIFT << FILL_SHIFT
-    last = first + FILL_FRAMES
-    segments = _segments_in(kernel, first, last)
-    if segments is None:
-        upm, off = kernel.uvm_physseg_find(pfn)
-        entry = None if off is None else _entry(kernel.seg(upm), pfn)
-        memo[pfn] = entry
-        return entry
-    if not segments:
-        memo[pfn] = None
-        return None
-    entries: list[FrameEntry] = [None] * FILL_FRAMES
-    for seg in segments:
-        lo = max(seg.start, first)
-        hi = min(seg.end, last)
-        if lo >= hi:
-            continue
-        pgs = seg.pgs
-        if pgs is None:
-            entries[lo - first : hi - first] = [UNBACKED] * (hi - lo)
-        else:
-            slab = pgs.slab
-            base = pgs.index - seg.start
-            entries[lo - first : hi - first] = [Page(slab, base + f) for f in range(lo, hi)]
-    memo.update(zip(range(first, last), entries, strict=True))
-    return entries[pfn - first]
+    def check(self) -> None:
+        """Every memo entry equals what the kernel's search answers now, and the batch table,
+        if built, was built for the current layout. Raises ``AssertionError`` naming the first
+        stale entry. O(memo entries · log n)."""
+        source = self._source
+        for pfn, entry in self.memo.items():
+            upm, off = source.uvm_physseg_find(pfn)
+            expected = None if off is None else _entry(source.seg(upm), pfn)
+            assert entry == expected, (
+                f"lookup memo: frame {pfn:#x} holds {entry!r}, the kernel's search gives"
+                f" {expected!r}"
+            )
+        table = self._table
+        assert table is None or table.version == source.version, (
+            f"lookup table built for layout {table.version}, kernel is at {source.version}"
+        )
 
 
 def _entry(seg: Segment, pfn: int) -> FrameEntry:
@@ -191,26 +230,6 @@ def _entry(seg: Segment, pfn: int) -> FrameEntry:
     if pgs is None:
         return UNBACKED
     return Page(pgs.slab, pgs.index + pfn - seg.start)
-
-
-def _segments_in(kernel: Kernel, first: int, last: int) -> list[Segment] | None:
-    """The segments overlapping ``[first, last)`` in address order (empty ones included), or
-    ``None`` when the build's search is not a function of the spans (overlapping segments)."""
-    from physseg.core.rbtree import RB_DIR_RIGHT
-    from physseg.netbsd.rbtree_build import RBTreeKernel
-
-    if isinstance(kernel, RBTreeKernel):
-        tree = kernel.tree
-        found: list[Segment] = []
-        node = tree.find_geq(first)
-        while node is not None and node.start < last:
-            found.append(node)
-            node = tree.iterate(node, RB_DIR_RIGHT)
-        return found
-    ordered = sorted((s for s in kernel.segments() if s.start < s.end), key=_start)
-    if any(b.start < a.end for a, b in itertools.pairwise(ordered)):
-        return None
-    return [s for s in ordered if s.start < last and s.end > first]
 
 
 def _start(seg: Segment) -> int:
@@ -272,7 +291,7 @@ class LookupTable:
         "version",
     )
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: LookupSource) -> None:
         segs = sorted(kernel.segments(), key=_start)
         self.segments: tuple[Segment, ...] = tuple(segs)
         self.version = kernel.version
@@ -501,13 +520,3 @@ def _as_addresses(addresses: npt.ArrayLike) -> tuple[npt.NDArray[np.uint64], tup
     else:
         raise TypeError(f"addresses must be integers, not {arr.dtype}")
     return flat, arr.shape
-
-
-def table_for(kernel: Kernel) -> LookupTable:
-    """The kernel's lookup table (``kernel._lookup_table``), rebuilt when the kernel's layout
-    changed since it was built."""
-    table = kernel._lookup_table
-    if table is None or table.version != kernel.version:
-        table = LookupTable(kernel)
-        kernel._lookup_table = table
-    return table

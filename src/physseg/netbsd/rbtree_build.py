@@ -10,13 +10,14 @@ without visiting the segments in between.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from sortedcontainers import SortedList
 
 from physseg.core.alloc import SEGMENT, SLAB
 from physseg.core.pages import Page, Slab
 from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
-from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError
+from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError, Reason
 from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
 from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
 from physseg.netbsd.segment import Segment, SlabExtent
@@ -53,6 +54,9 @@ class RBTreeKernel(Kernel):
     """``Kernel(backend="rbtree")``: the build the paper introduced (``UVM_HOTPLUG``)."""
 
     backend = "rbtree"
+    can_hotplug = True
+    can_split_middle = True
+    can_merge = True
 
     def _init_storage(self) -> None:
         self._pool = [Segment(pool_slot=i) for i in range(self.VM_PHYSSEG_MAX)]
@@ -67,12 +71,55 @@ class RBTreeKernel(Kernel):
         """The red-black tree of live segments (read it; mutate through the API)."""
         return self._tree
 
-    def seg(self, upm: Handle) -> Segment:
+    def seg(self, upm: Any) -> Segment:
         """The record itself; a NULL (``None``) handle panics as a NULL dereference would."""
         if upm is None:
-            panic(_NULL_DEREF)
+            panic(_NULL_DEREF, Reason.NULL_DEREFERENCE)
         seg: Segment = upm
         return seg
+
+    def _handles_and_records(self) -> Iterator[tuple[Handle, Segment]]:
+        for seg in self._tree:
+            yield Handle(seg), seg
+
+    def _handle_of(self, seg: Segment) -> Any:
+        return Handle(seg)
+
+    @property
+    def boot_records_used(self) -> int:
+        """The boot pool cursor ``nseg`` (slots are never reused). O(1)."""
+        return self.nseg
+
+    def record_freeable(self, upm: Any) -> bool:
+        """False for a boot pool record when ``VM_PHYSSEG_MAX`` is 1: ``uvm_physseg_free``
+        panics "tried to free() the entire static array!". O(1)."""
+        return not (self.seg(upm).pool_slot >= 0 and self.VM_PHYSSEG_MAX == 1)
+
+    def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
+        """The live segments overlapping ``[first, last)``, ascending. O(log n + k)."""
+        tree = self._tree
+        found: list[Segment] = []
+        node = tree.find_geq(first)
+        while node is not None and node.start < last:
+            found.append(node)
+            node = tree.iterate(node, RB_DIR_RIGHT)
+        return found
+
+    # ----------------------------------------------------------------- transactions
+    def _owned_records(self) -> list[Segment]:
+        live = [seg for seg in self._tree if seg.pool_slot < 0]
+        return self._pool + live
+
+    def _save_build(self) -> Any:
+        starts = {ext: list(values) for ext, values in self._starts.items()}
+        return list(self._tree), self.nseg, self._nentries, starts
+
+    def _restore_build(self, saved: Any) -> None:
+        live, self.nseg, self._nentries, starts = saved
+        self._tree.clear()
+        for seg in live:
+            self._tree.insert(seg)
+        self._starts = {ext: SortedList(values) for ext, values in starts.items()}
 
     def segments(self) -> Iterator[Segment]:
         """Live segments in ascending address order. O(n)."""
@@ -125,7 +172,11 @@ class RBTreeKernel(Kernel):
                 )
             n = size // SIZEOF_UVM_PHYSSEG
             self.nseg += n
-            kassert(0 < self.nseg <= self.VM_PHYSSEG_MAX, "nseg > 0 && nseg <= VM_PHYSSEG_MAX")
+            kassert(
+                0 < self.nseg <= self.VM_PHYSSEG_MAX,
+                "nseg > 0 && nseg <= VM_PHYSSEG_MAX",
+                Reason.BOOT_POOL_EXHAUSTED,
+            )
             return self._pool[self.nseg - n]
         if not self.allocator.allocate(SEGMENT, size):
             return None
@@ -145,7 +196,7 @@ class RBTreeKernel(Kernel):
                 panic("uvm_physseg_free: tried to free() the entire static array!")
 
     # ----------------------------------------------------------------- lookup and walk
-    def uvm_physseg_valid_p(self, upm: Handle) -> bool:
+    def uvm_physseg_valid_p(self, upm: Any) -> bool:
         """False for NULL; True at boot; afterwards True iff the segment has a page array."""
         if upm is None:
             return False
@@ -153,7 +204,7 @@ class RBTreeKernel(Kernel):
             return True
         return upm.pgs is not None
 
-    def uvm_physseg_find(self, pfn: int) -> tuple[Handle, int | None]:
+    def uvm_physseg_find(self, pfn: int) -> tuple[Any, int | None]:
         """The segment holding ``pfn`` and the offset in it. O(log n)."""
         node = self._tree.find(pfn)
         if node is None:
@@ -164,21 +215,21 @@ class RBTreeKernel(Kernel):
         """The segment holding ``pfn``, else the lowest one above it. O(log n)."""
         return self._tree.find_geq(pfn)
 
-    def uvm_physseg_get_first(self) -> Handle:
+    def uvm_physseg_get_first(self) -> Any:
         """Lowest-address segment or ``None``. O(1)."""
         return self._tree.min()
 
-    def uvm_physseg_get_last(self) -> Handle:
+    def uvm_physseg_get_last(self) -> Any:
         """Highest-address segment or ``None``. O(1)."""
         return self._tree.max()
 
-    def uvm_physseg_get_next(self, upm: Handle) -> Handle:
+    def uvm_physseg_get_next(self, upm: Any) -> Any:
         """Successor in address order, ``None`` past the end or for an invalid handle."""
         if not self.uvm_physseg_valid_p(upm):
             return None
         return self._tree.iterate(upm, RB_DIR_RIGHT)
 
-    def uvm_physseg_get_prev(self, upm: Handle) -> Handle:
+    def uvm_physseg_get_prev(self, upm: Any) -> Any:
         """Predecessor in address order, ``None`` before the start or for an invalid handle."""
         if not self.uvm_physseg_valid_p(upm):
             return None
@@ -189,11 +240,11 @@ class RBTreeKernel(Kernel):
         dereferences NULL)."""
         last = self._tree.max()
         if last is None:
-            panic(f"uvm_physseg_get_highest_frame: {_NULL_DEREF}")
+            panic(f"uvm_physseg_get_highest_frame: {_NULL_DEREF}", Reason.NULL_DEREFERENCE)
         return last.end - 1
 
     # ----------------------------------------------------------------- plug
-    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Handle]:
+    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Any]:
         """Create ``[pfn, pfn + pages)``. Before any segment has a page array this only
         records the span (boot); afterwards it scavenges page entries from existing slabs in
         the kernel's order, else allocates a brand-new slab sized like ``uvmexp.npages``, and
@@ -217,8 +268,8 @@ class RBTreeKernel(Kernel):
                 if slab is None:
                     self.uvm_physseg_free(ps, SIZEOF_UVM_PHYSSEG)
                     return False, None
-                self.uvm_physseg_seg_chomp_slab(ps, Page(slab, 0), slab.npages)
-                pgs = self.uvm_physseg_seg_alloc_from_slab(ps, pages)
+                self.uvm_physseg_seg_chomp_slab(Handle(ps), Page(slab, 0), slab.npages)
+                pgs = self.uvm_physseg_seg_alloc_from_slab(Handle(ps), pages)
                 if pgs is None:
                     return False, None
             else:
@@ -232,7 +283,7 @@ class RBTreeKernel(Kernel):
         self._index_add(ps)
         self.version += 1
         if not preload:
-            self.uvm_physseg_init_seg(ps, pgs)
+            self.uvm_physseg_init_seg(Handle(ps), pgs)
         return True, ps
 
     def _new_slab(self, pages: int) -> Slab | None:
@@ -272,15 +323,15 @@ class RBTreeKernel(Kernel):
         (possible only through ``uvm_physseg_init_seg`` called by hand)."""
         for current in list(self._tree):
             if current.pgs is not None:
-                pgs = self.uvm_physseg_seg_alloc_from_slab(current, pages)
+                pgs = self.uvm_physseg_seg_alloc_from_slab(Handle(current), pages)
                 if pgs is not None:
                     return pgs, current.ext
         return None, None
 
     # ----------------------------------------------------------------- unplug
-    def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
+    def _unplug_whole(self, upm: Any, seg: Segment, pages: int) -> None:
         if self._nentries == 1:
-            panic("uvm_physseg_unplug: out of memory!")
+            panic("uvm_physseg_unplug: out of memory!", Reason.LAST_SEGMENT)
         if self.uvm.page_init_done:
             ext = seg.ext
             assert ext is not None
@@ -326,7 +377,7 @@ class RBTreeKernel(Kernel):
         return True
 
     # ----------------------------------------------------------------- physseg extension: merge
-    def segments_mergeable(self, left: Segment, right: Segment) -> bool:
+    def segments_mergeable(self, left: Any, right: Any) -> bool:
         """physseg extension, not a kernel function: whether :meth:`merge_adjacent` may join
         ``left`` and ``right``. True when both are live, ``left.end == right.start``, both sit
         on the same free list, both have a page array carved from the same slab extent and
@@ -351,7 +402,7 @@ class RBTreeKernel(Kernel):
             and right.avail_start == right.start
         )
 
-    def merge_adjacent(self, left: Segment, right: Segment) -> Segment:
+    def merge_adjacent(self, left: Any, right: Any) -> Any:
         """physseg extension, not a kernel function (NetBSD never merges segments): fold
         ``right`` into ``left`` and return ``left``, now spanning both.
 
@@ -373,7 +424,7 @@ class RBTreeKernel(Kernel):
         return left
 
     # ----------------------------------------------------------------- physunload
-    def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+    def uvm_page_physunload(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Steal the first (else last) page of the segment at boot when that edge page is
         free and the segment is on ``freelist``; panics after ``uvm_page_init``."""
         if self.uvm.page_init_done:
@@ -389,13 +440,13 @@ class RBTreeKernel(Kernel):
             return self.uvm_physseg_unplug(seg.avail_end - 1, 1), pa
         return False, None
 
-    def _take_edge(self, upm: Handle, seg: Segment, front: bool, count: int) -> None:
+    def _take_edge(self, upm: Any, seg: Segment, front: bool, count: int) -> None:
         """A front trim or a back trim of ``count`` pages (the back trim's boot-time
         ``uvmexp.npages`` decrement included, quirk 5)."""
         pfn = seg.avail_start if front else seg.avail_end - count
         self.uvm_physseg_unplug(pfn, count)
 
-    def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+    def uvm_page_physunload_force(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Steal the first free page of the segment at boot, whatever its free list (a page
         after unavailable head pages splits the segment, quirk 24)."""
         seg = self.seg(upm)

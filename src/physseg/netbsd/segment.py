@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from physseg.core.extent import Extent
 from physseg.core.pages import Page, Slab
 from physseg.core.rbtree import RBNode
@@ -95,6 +97,38 @@ class Segment(RBNode):
         self.start_hint = other.start_hint
         self.pmseg = PmapPhysseg()
         self.pmseg.dummy_variable = other.pmseg.dummy_variable
+
+    def save(self) -> tuple[Any, ...]:
+        """The record's fields (not its tree linkage), for :meth:`restore`. O(1)."""
+        return (
+            self.start,
+            self.end,
+            self.avail_start,
+            self.avail_end,
+            self.pgs,
+            self.ext,
+            self.free_list,
+            self.start_hint,
+            self.pmseg,
+            self.pmseg.dummy_variable,
+        )
+
+    def restore(self, fields: tuple[Any, ...]) -> None:
+        """Write back the fields :meth:`save` took (``pgs`` and ``ext`` are the same objects
+        again, and so is the embedded ``pmseg``). O(1)."""
+        (
+            self.start,
+            self.end,
+            self.avail_start,
+            self.avail_end,
+            self.pgs,
+            self.ext,
+            self.free_list,
+            self.start_hint,
+            self.pmseg,
+            dummy,
+        ) = fields
+        self.pmseg.dummy_variable = dummy
 
     def __repr__(self) -> str:
         return (

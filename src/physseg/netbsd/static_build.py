@@ -8,7 +8,10 @@ no hot-plug: a plug after ``uvm_page_init`` panics and a middle unplug panics.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
+from typing import Any
 
+from physseg.errors import Reason
 from physseg.netbsd.constants import VM_PSTRAT_BIGFIRST, VM_PSTRAT_BSEARCH, VM_PSTRAT_RANDOM
 from physseg.netbsd.kernel import Handle, Kernel, panic
 from physseg.netbsd.segment import Segment
@@ -19,15 +22,15 @@ class StaticKernel(Kernel):
     BIGFIRST, and the "contig" lookup when ``VM_PHYSSEG_MAX == 1``."""
 
     backend = "static"
-    UVM_PHYSSEG_TYPE_INVALID: Handle = -1
-    UVM_PHYSSEG_TYPE_INVALID_EMPTY: Handle = -1
+    UVM_PHYSSEG_TYPE_INVALID: Handle = Handle(-1)
+    UVM_PHYSSEG_TYPE_INVALID_EMPTY: Handle = Handle(-1)
 
     def _init_storage(self) -> None:
         self._segs = [Segment() for _ in range(self.VM_PHYSSEG_MAX)]
         self._n = 0
 
     @property
-    def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Handle:
+    def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Any:
         """``uvm_physseg_get_last() + 1``: the current segment count (it moves)."""
         return self._n
 
@@ -36,10 +39,43 @@ class StaticKernel(Kernel):
         """The whole array, used slots first (read it; mutate through the API)."""
         return self._segs
 
-    def _is_invalid(self, upm: Handle) -> bool:
+    def _is_invalid(self, upm: Any) -> bool:
         return bool(upm == -1)
 
-    def seg(self, upm: Handle) -> Segment:
+    def _handles_and_records(self) -> Iterator[tuple[Handle, Segment]]:
+        for lcv in range(self._n):
+            yield Handle(lcv), self._segs[lcv]
+
+    def _handle_of(self, seg: Segment) -> Handle:
+        return Handle(next(lcv for lcv in range(self._n) if self._segs[lcv] is seg))
+
+    @property
+    def boot_records_used(self) -> int:
+        """``vm_nphysseg``: the used slots of the array. O(1)."""
+        return self._n
+
+    def record_freeable(self, upm: Handle) -> bool:
+        """Always True: removing a slot frees nothing. O(1)."""
+        return True
+
+    def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
+        """The used, non-empty slots overlapping ``[first, last)`` by address, or ``None``
+        when two used slots overlap (hand-made boot loads). O(n log n)."""
+        ordered = sorted((s for s in self.segments() if s.start < s.end), key=_start)
+        if any(b.start < a.end for a, b in pairwise(ordered)):
+            return None
+        return [s for s in ordered if s.start < last and s.end > first]
+
+    def _owned_records(self) -> list[Segment]:
+        return list(self._segs)
+
+    def _save_build(self) -> Any:
+        return self._n
+
+    def _restore_build(self, saved: Any) -> None:
+        self._n = saved
+
+    def seg(self, upm: Any) -> Segment:
         """``vm_physmem[upm]``; an index outside the array panics (the C code would read
         memory beyond it)."""
         if not isinstance(upm, int) or not 0 <= upm < self.VM_PHYSSEG_MAX:
@@ -64,7 +100,7 @@ class StaticKernel(Kernel):
         """The static build keeps no index beside the array itself."""
 
     # ----------------------------------------------------------------- lookup and walk
-    def uvm_physseg_valid_p(self, upm: Handle) -> bool:
+    def uvm_physseg_valid_p(self, upm: Any) -> bool:
         """False for -1 and for the current count; True at boot (no bounds check, quirk 4);
         afterwards True iff the slot has a page array."""
         if upm in (-1, self._n):
@@ -73,7 +109,7 @@ class StaticKernel(Kernel):
             return True
         return self.seg(upm).pgs is not None
 
-    def uvm_physseg_find(self, pfn: int) -> tuple[Handle, int | None]:
+    def uvm_physseg_find(self, pfn: int) -> tuple[Any, int | None]:
         """Contig (``VM_PHYSSEG_MAX == 1``: slot 0 only), binary search (BSEARCH) or linear
         scan (RANDOM, BIGFIRST), exactly as ``vm_physseg_find_*``. O(log n) or O(n)."""
         segs = self._segs
@@ -105,21 +141,21 @@ class StaticKernel(Kernel):
         above = [seg for seg in self.segments() if seg.end > pfn]
         return min(above, key=lambda seg: seg.start, default=None)
 
-    def uvm_physseg_get_first(self) -> Handle:
+    def uvm_physseg_get_first(self) -> Any:
         """Always 0, even when empty (quirk 3)."""
         return 0
 
-    def uvm_physseg_get_last(self) -> Handle:
+    def uvm_physseg_get_last(self) -> Any:
         """``vm_nphysseg - 1`` (-1 when empty)."""
         return self._n - 1
 
-    def uvm_physseg_get_next(self, upm: Handle) -> Handle:
+    def uvm_physseg_get_next(self, upm: Any) -> Any:
         """``upm + 1`` (possibly the OVERFLOW value), -1 for an invalid handle."""
         if not self.uvm_physseg_valid_p(upm):
             return -1
         return upm + 1
 
-    def uvm_physseg_get_prev(self, upm: Handle) -> Handle:
+    def uvm_physseg_get_prev(self, upm: Any) -> Any:
         """``upm - 1`` (-1 before the first), -1 for an invalid handle."""
         if not self.uvm_physseg_valid_p(upm):
             return -1
@@ -134,7 +170,7 @@ class StaticKernel(Kernel):
         if any(seg.pgs is not None for seg in self.segments()):
             panic("Tried to add RAM after uvm_page_init")
 
-    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Handle]:
+    def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Any]:
         """Insert ``[pfn, pfn + pages)`` at its strategy position (RANDOM: append; BSEARCH:
         before the first larger start; BIGFIRST: before the first smaller size), shifting
         later records. ``(False, -1)`` when ``pfn`` is already managed (DEBUG check),
@@ -171,14 +207,14 @@ class StaticKernel(Kernel):
     def _remove(self, upm: int) -> None:
         if self._n == 1:
             self.version += 1
-            panic("uvm_page_physget: out of memory!")
+            panic("uvm_page_physget: out of memory!", Reason.LAST_SEGMENT)
         self._n -= 1
         for x in range(upm, self._n):
             self._segs[x].copy_from(self._segs[x + 1])
         self.version += 1
 
     # ----------------------------------------------------------------- unplug
-    def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
+    def _unplug_whole(self, upm: Any, seg: Segment, pages: int) -> None:
         self._remove(upm)
 
     def _alloc_fragment(self) -> Segment | None:
@@ -191,7 +227,7 @@ class StaticKernel(Kernel):
         panic("uvm_physseg_unplug: can't unplug() from the middle of a segment without UVM_HOTPLUG")
 
     # ----------------------------------------------------------------- physunload
-    def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+    def uvm_page_physunload(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Take the first (else last) page when that edge page is free; the slot is removed
         once nothing is left of its span (the unloaded page is always a span edge, so this
         matches the rbtree build; see quirk 26). Panics once any segment has pages."""
@@ -217,7 +253,7 @@ class StaticKernel(Kernel):
             return True, pa
         return False, None
 
-    def _take_edge(self, upm: Handle, seg: Segment, front: bool, count: int) -> None:
+    def _take_edge(self, upm: Any, seg: Segment, front: bool, count: int) -> None:
         """Move the edge in place, as the static physunload does (no ``uvmexp`` change)."""
         if front:
             seg.avail_start += count
@@ -227,7 +263,7 @@ class StaticKernel(Kernel):
             seg.end -= count
         self.version += 1
 
-    def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
+    def uvm_page_physunload_force(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Take the first free page whatever the free list, truncating ``start`` to it
         (unavailable head pages are dropped, quirk 24). Panics after boot."""
         self._post_preload_check()
@@ -241,3 +277,7 @@ class StaticKernel(Kernel):
             self._remove(upm)
         self.version += 1
         return True, pa
+
+
+def _start(seg: Segment) -> int:
+    return seg.start

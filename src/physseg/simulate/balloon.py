@@ -38,7 +38,7 @@ from typing import Final
 
 import numpy as np
 
-from physseg.errors import InvalidArgumentError, OutOfMemoryError, PagesBusyError
+from physseg.errors import InvalidArgumentError, OutOfMemoryError, PagesBusyError, Reason
 from physseg.netbsd.constants import VM_FREELIST_FIRST4G, VM_FREELIST_FIRST16
 from physseg.pagealloc import PageAllocator
 from physseg.physmem import PhysMem
@@ -70,7 +70,9 @@ def boot_layout(boot_pages: int) -> list[tuple[int, int, int]]:
     end = 0x100 + boot_pages - low
     if end <= 2 * ISA_END:
         raise InvalidArgumentError(
-            f"boot memory of {boot_pages} pages is too small (32 MiB at least)"
+            "balloon",
+            Reason.BAD_VALUE,
+            detail=f"boot memory of {boot_pages} pages is too small (32 MiB at least)",
         )
     return [
         (LOW_MEMORY[0], LOW_MEMORY[1], VM_FREELIST_FIRST16),
@@ -262,8 +264,10 @@ class BalloonConfig:
     def __post_init__(self) -> None:
         if self.max_mib < self.boot_mib:
             raise InvalidArgumentError(
-                f"balloon: maximum reservation {self.max_mib} MiB is below the boot memory"
-                f" {self.boot_mib} MiB"
+                "balloon",
+                Reason.BAD_VALUE,
+                detail=f"maximum reservation {self.max_mib} MiB is below the boot memory"
+                f" {self.boot_mib} MiB",
             )
 
     def as_dict(self) -> dict[str, object]:

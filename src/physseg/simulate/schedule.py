@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from physseg.errors import InvalidArgumentError
+from physseg.errors import InvalidArgumentError, Reason
 
 
 class Schedule(Protocol):
@@ -48,7 +48,9 @@ class StepSchedule:
         steps = [step for step, _ in self.points]
         if not steps or steps[0] != 0 or steps != sorted(set(steps)):
             raise InvalidArgumentError(
-                f"StepSchedule: points must start at step 0 and increase, not {self.points!r}"
+                "StepSchedule",
+                Reason.BAD_VALUE,
+                detail=f"points must start at step 0 and increase, not {self.points!r}",
             )
 
     def target_kib(self, step: int) -> int:
@@ -65,7 +67,9 @@ class TraceSchedule:
 
     def __post_init__(self) -> None:
         if not self.values:
-            raise InvalidArgumentError("TraceSchedule: a trace needs at least one value")
+            raise InvalidArgumentError(
+                "TraceSchedule", Reason.BAD_VALUE, detail="a trace needs at least one value"
+            )
 
     def target_kib(self, step: int) -> int:
         """``values[step]``, or the last value past the end."""
@@ -85,10 +89,12 @@ def load_trace(path: Path) -> TraceSchedule:
             value = int(text)
         except ValueError:
             raise InvalidArgumentError(
-                f"{path}:{number}: not an integer KiB value: {text!r}"
+                f"{path}:{number}", Reason.BAD_VALUE, detail=f"not an integer KiB value: {text!r}"
             ) from None
         if value < 0:
-            raise InvalidArgumentError(f"{path}:{number}: negative target {value}")
+            raise InvalidArgumentError(
+                f"{path}:{number}", Reason.BAD_VALUE, detail=f"negative target {value}"
+            )
         values.append(value)
     return TraceSchedule(tuple(values))
 
@@ -112,8 +118,9 @@ def random_steps(
     pivot = (low + high) // 2 if pivot_kib is None else pivot_kib
     if not 0 <= low <= pivot <= high or quantum_kib < 1 or not 1 <= hold[0] <= hold[1]:
         raise InvalidArgumentError(
-            f"random_steps: bad levels {levels_kib}, pivot {pivot}, hold {hold} or quantum"
-            f" {quantum_kib}"
+            "random_steps",
+            Reason.BAD_VALUE,
+            detail=f"bad levels {levels_kib}, pivot {pivot}, hold {hold} or quantum {quantum_kib}",
         )
     bands = ((pivot, high), (low, pivot))
     points = [(0, start_kib)]

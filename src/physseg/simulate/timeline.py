@@ -99,7 +99,7 @@ class Timeline:
 
 def managed_pages(mem: PhysMem) -> int:
     """Pages in the spans of all segments. O(n)."""
-    return sum(seg.end - seg.start for seg in mem.kernel.segments())
+    return sum(seg.npages for seg in mem)
 
 
 class LookupProbe:
@@ -122,7 +122,7 @@ class LookupProbe:
         """Mean nanoseconds per lookup (the minimum over :attr:`repeats` timings of the same
         :attr:`probes` PFNs); 0.0 when nothing is managed or ``probes`` is 0. O(n + probes
         log n)."""
-        segs = list(kernel.segments())
+        segs = kernel.segment_infos()
         starts = np.fromiter((s.start for s in segs), dtype=np.int64, count=len(segs))
         sizes = np.fromiter((s.end - s.start for s in segs), dtype=np.int64, count=len(segs))
         total = int(sizes.sum())

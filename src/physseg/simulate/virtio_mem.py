@@ -36,7 +36,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from physseg.errors import InvalidArgumentError, OutOfMemoryError, PagesBusyError
+from physseg.errors import InvalidArgumentError, OutOfMemoryError, PagesBusyError, Reason
 from physseg.pagealloc import PageAllocator
 from physseg.physmem import PhysMem
 from physseg.simulate.balloon import PAGE_SIZE, boot_machine
@@ -64,8 +64,10 @@ class VirtioMemDevice:
     def __init__(self, addr: int, region_pages: int, block_pages: int) -> None:
         if block_pages < 1 or region_pages % block_pages or addr % block_pages:
             raise InvalidArgumentError(
-                f"virtio-mem device: region {addr:#x}+{region_pages} pages is not made of"
-                f" {block_pages}-page blocks"
+                "virtio-mem device",
+                Reason.BAD_VALUE,
+                detail=f"region {addr:#x}+{region_pages} pages is not made of"
+                f" {block_pages}-page blocks",
             )
         self.addr = addr
         self.region_pages = region_pages
@@ -98,8 +100,11 @@ class VirtioMemDevice:
         ):
             state = "plugged" if plugged else "unplugged"
             raise InvalidArgumentError(
-                f"virtio-mem device: [{pfn:#x}, {pfn + npages:#x}) is not whole {state} blocks"
-                " of the region"
+                "virtio-mem device",
+                Reason.BAD_VALUE,
+                pfn=pfn,
+                npages=npages,
+                detail=f"not whole {state} blocks of the region",
             )
         return blocks
 
@@ -141,8 +146,10 @@ class VirtioMemDriver:
     def __init__(self, mem: PhysMem, device: VirtioMemDevice, *, memory_block_pages: int) -> None:
         if memory_block_pages % device.block_pages:
             raise InvalidArgumentError(
-                f"virtio-mem: the block size ({device.block_pages} pages) is not supported:"
-                f" it must divide the memory block ({memory_block_pages} pages)"
+                "virtio-mem",
+                Reason.BAD_VALUE,
+                detail=f"the block size ({device.block_pages} pages) is not supported:"
+                f" it must divide the memory block ({memory_block_pages} pages)",
             )
         self.mem = mem
         self.device = device
@@ -282,9 +289,11 @@ class VirtioMemConfig:
             or self.region_mib % self.memory_block_mib
         ):
             raise InvalidArgumentError(
-                f"virtio-mem: the device block ({self.block_mib} MiB) must divide the memory"
+                "virtio-mem",
+                Reason.BAD_VALUE,
+                detail=f"the device block ({self.block_mib} MiB) must divide the memory"
                 f" block ({self.memory_block_mib} MiB), and the region ({self.region_mib} MiB)"
-                " must be whole memory blocks"
+                " must be whole memory blocks",
             )
 
     def as_dict(self) -> dict[str, object]:

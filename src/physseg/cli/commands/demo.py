@@ -39,9 +39,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every step of :data:`SCRIPT`; returns 0. Raises ``CommandError`` if a step fails
-    (which would be a bug)."""
-    from physseg.cli import main
-
+    (which would be a bug). Runs each step through ``args.dispatch``, the dispatcher that
+    called it (so this module needs no import of it)."""
+    main = args.dispatch
     with tempfile.TemporaryDirectory(prefix="physseg-demo-") as directory:
         state = str(Path(directory) / "physseg-state.json")
         for number, (what, argv) in enumerate(SCRIPT, start=1):
