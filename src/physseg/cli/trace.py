@@ -437,7 +437,8 @@ def apply_op(mem: PhysMem, op: TraceOp) -> Segment | FindResult:
     Raises ``InvalidArgumentError`` for a range that is not page-aligned, whatever
     :class:`PhysMem` raises (the same error, its message rendered in bytes by
     :meth:`PhysSegError.in_bytes`; every such failure leaves ``mem`` unchanged), and
-    ``TraceCheckError`` when a ``find`` does not meet its ``expect=``. Costs what the :class:`PhysMem` call costs."""
+    ``TraceCheckError`` when a ``find`` does not meet its ``expect=``. Costs what the
+    :class:`PhysMem` call costs."""
     call = _call(mem, op)
     try:
         return call()
