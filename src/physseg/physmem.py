@@ -187,17 +187,17 @@ class PhysMem:
 
     @property
     def coalesce(self) -> bool:
-        """Whether run-time plugs merge with adjacent mergeable segments (see the class)."""
+        """Whether run-time plugs merge with adjacent mergeable segments (see the class). O(1)."""
         return self._coalesce
 
     @property
     def safe_unplug(self) -> bool:
-        """Whether :meth:`unplug` refuses ranges holding allocated pages (see the class)."""
+        """Whether :meth:`unplug` refuses ranges holding allocated pages (see the class). O(1)."""
         return self._safe_unplug
 
     @property
     def backend(self) -> str:
-        """The engine's build: ``"rbtree"`` or ``"static"``.
+        """The engine's build: ``"rbtree"`` or ``"static"``. O(1).
 
         >>> PhysMem("static").backend
         'static'
@@ -206,12 +206,12 @@ class PhysMem:
 
     @property
     def page_shift(self) -> int:
-        """log2 of the page size."""
+        """log2 of the page size. O(1)."""
         return self._kernel.PAGE_SHIFT
 
     @property
     def page_size(self) -> int:
-        """Page size in bytes.
+        """Page size in bytes. O(1).
 
         >>> PhysMem(page_shift=14).page_size
         16384
@@ -220,22 +220,23 @@ class PhysMem:
 
     @property
     def max_pfn(self) -> int:
-        """One past the highest PFN a 64-bit physical address can name."""
+        """One past the highest PFN a 64-bit physical address can name. O(1)."""
         return 1 << (64 - self._kernel.PAGE_SHIFT)
 
     @property
     def booted(self) -> bool:
-        """Whether :meth:`boot` has run (``uvm.page_init_done``)."""
+        """Whether :meth:`boot` has run (``uvm.page_init_done``). O(1)."""
         return self._kernel.uvm.page_init_done
 
     @property
     def npages(self) -> int:
-        """``uvmexp.npages``: managed free pages as the kernel counts them (in pages)."""
+        """``uvmexp.npages``: managed free pages as the kernel counts them (in pages). O(1)."""
         return self._kernel.uvmexp.npages
 
     @property
     def physmem(self) -> int:
-        """``physmem``: pages added by run-time plugs (never decremented, as in the kernel)."""
+        """``physmem``: pages added by run-time plugs (never decremented, as in the kernel).
+        O(1)."""
         return self._kernel.physmem
 
     # ----------------------------------------------------------------- validation
@@ -868,7 +869,8 @@ class PhysMem:
     def check(self) -> None:
         """Verify every invariant; raises ``AssertionError`` naming the broken one.
         Segments disjoint; every page array's ``phys_addr`` matches its PFNs; no two live
-        segments share a page-array entry; every live page range allocated in its extent."""
+        segments share a page-array entry; every live page range allocated in its extent.
+        O(n log n + pages + n·R), R the regions of a slab extent."""
         with self._lock:
             tree = getattr(self._kernel, "tree", None)
             if tree is not None:

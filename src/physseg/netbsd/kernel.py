@@ -133,6 +133,17 @@ class Kernel(ABC):
     ``Kernel(backend="rbtree" | "static", physseg_max=1, strategy="bsearch", nfreelist=4,
     page_shift=12, allocator=None)``. Raises ``ValueError`` for an unknown backend or strategy
     and for sizes out of range. The new kernel is in the state the ATF ``setup()`` leaves.
+
+    Every method states its cost in n (live segments), E (slab extents), R (regions of one slab
+    extent), m (addresses of a batch) and the pages it touches, per build where the builds
+    differ; a call that changes the layout also empties the lookup memo (:attr:`version`),
+    which is not counted. Units are the kernel's: ``pfn``, ``start``, ``end`` and ``avail_*``
+    are PFNs with exclusive ends, ``pa`` is a byte address, ``pages`` counts pages, and
+    ``idx``, extent sizes and the ``n`` argument of :meth:`malloc_pages` and
+    :meth:`uvm_physseg_seg_chomp_slab` count ``vm_page`` entries of a slab. A call that reaches
+    a record through a handle panics where :meth:`seg` does (``KernelPanic`` for a NULL rbtree
+    handle or a static index outside the array, where the C code would fault); "Raises only as
+    :meth:`seg`" says a method raises nothing else.
     """
 
     backend = "abstract"
@@ -201,63 +212,97 @@ class Kernel(ABC):
 
     @abstractmethod
     def seg(self, upm: Handle) -> Segment:
-        """The record behind ``upm`` (``HANDLE_TO_PHYSSEG_NODE``); a NULL handle panics."""
+        """The record behind ``upm`` (``HANDLE_TO_PHYSSEG_NODE``), whatever its validity.
+        O(1). Raises ``KernelPanic`` where the C dereference would fault: a NULL rbtree handle,
+        a static index outside the array."""
 
     @abstractmethod
     def segments(self) -> Iterator[Segment]:
-        """The live segments in the build's iteration order (address order for the rbtree)."""
+        """The live segment records in the build's iteration order (address order for the
+        rbtree, array order for static). O(n). Raises nothing."""
 
     @abstractmethod
     def uvm_physseg_init(self) -> None:
-        """``uvm_physseg_init()``."""
+        """``uvm_physseg_init()``: the rbtree build empties its tree and ``nentries``; the
+        static build does nothing. O(1). Raises nothing."""
 
     @abstractmethod
     def uvm_physseg_valid_p(self, upm: Handle) -> bool:
-        """``uvm_physseg_valid_p()``: invalid constants → False; at boot → True; else pgs set."""
+        """``uvm_physseg_valid_p(upm)``: False for the invalid constants; at boot True for any
+        other handle, unchecked (quirk 4); after ``uvm_page_init`` True iff the segment has a
+        page array. O(1). Raises only as :meth:`seg` (static, after boot)."""
 
     @abstractmethod
     def uvm_physseg_find(self, pfn: int) -> tuple[Handle, int | None]:
-        """``uvm_physseg_find(pfn, &off)`` → ``(handle, off)`` or ``(INVALID, None)``."""
+        """``uvm_physseg_find(pfn, &off)`` → ``(handle, off)``: the segment holding PFN ``pfn``
+        and the page offset of ``pfn`` in it, or ``(INVALID, None)``. O(log n) rbtree; static
+        O(1) contig (``VM_PHYSSEG_MAX == 1``), O(log n) BSEARCH, O(n) RANDOM and BIGFIRST.
+        Raises nothing."""
 
     @abstractmethod
     def segment_geq(self, pfn: int) -> Segment | None:
-        """physseg extension: the segment holding ``pfn``, else the lowest one above it."""
+        """physseg extension: the live record holding PFN ``pfn``, else the lowest one above
+        it, else ``None``. O(log n) rbtree, O(n) static. Raises nothing."""
 
     @abstractmethod
     def uvm_physseg_get_first(self) -> Handle:
-        """``uvm_physseg_get_first()``."""
+        """``uvm_physseg_get_first()``: the first handle of the iteration; rbtree the lowest
+        segment (NULL when empty), static always 0 (OVERFLOW when empty, quirk 3). O(1).
+        Raises nothing."""
 
     @abstractmethod
     def uvm_physseg_get_last(self) -> Handle:
-        """``uvm_physseg_get_last()``."""
+        """``uvm_physseg_get_last()``: the last handle of the iteration; rbtree the highest
+        segment (NULL when empty), static ``vm_nphysseg - 1`` (-1 when empty). O(1). Raises
+        nothing."""
 
     @abstractmethod
     def uvm_physseg_get_next(self, upm: Handle) -> Handle:
-        """``uvm_physseg_get_next()``: INVALID for an invalid handle."""
+        """``uvm_physseg_get_next(upm)``: the next handle of the iteration, OVERFLOW after the
+        last; INVALID for an invalid handle. O(1) amortised and O(log n) worst rbtree, O(1)
+        static. Raises only as :meth:`seg`."""
 
     @abstractmethod
     def uvm_physseg_get_prev(self, upm: Handle) -> Handle:
-        """``uvm_physseg_get_prev()``: INVALID for an invalid handle."""
+        """``uvm_physseg_get_prev(upm)``: the previous handle of the iteration, INVALID_EMPTY
+        before the first; INVALID for an invalid handle. O(1) amortised and O(log n) worst
+        rbtree, O(1) static. Raises only as :meth:`seg`."""
 
     @abstractmethod
     def uvm_physseg_get_highest_frame(self) -> int:
-        """``uvm_physseg_get_highest_frame()``."""
+        """``uvm_physseg_get_highest_frame()``: rbtree the last PFN of the highest segment
+        (``end - 1``), O(1), raising ``KernelPanic`` when there is none (the kernel dereferences
+        NULL); static the largest *exclusive* end PFN, 0 when empty (quirk 1), O(n)."""
 
     @abstractmethod
     def uvm_physseg_get_entries(self) -> int:
-        """The ATF tests' ``uvm_physseg_get_entries()``: the number of segments."""
+        """The ATF tests' ``uvm_physseg_get_entries()``: the number of live segments
+        (``nentries`` / ``vm_nphysseg``). O(1). Raises nothing."""
 
     @abstractmethod
     def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Handle]:
-        """``uvm_physseg_plug(pfn, pages, &psp)`` → ``(ok, handle)``."""
+        """``uvm_physseg_plug(pfn, pages, &psp)`` → ``(ok, handle)``: a new segment of PFNs
+        ``[pfn, pfn + pages)``, all of it available, with a page array when plugged after boot
+        (rbtree only). ``ok`` is False, and nothing changes, when ``pfn`` is already managed
+        (the DEBUG check). Costs O(log n) at boot and O(log n + E log E + pages) after it
+        (rbtree), O(n) (static); the builds name their other failures and raises."""
 
     @abstractmethod
     def uvm_page_physunload(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
-        """``uvm_page_physunload(upm, freelist, &pa)`` → ``(ok, pa or None)``."""
+        """``uvm_page_physunload(upm, freelist, &pa)`` → ``(ok, pa)``: at boot, take the first
+        page of the segment, else its last, when that edge page is available and the segment is
+        on ``freelist``; ``pa`` is the page's byte address, ``(False, None)`` when neither edge
+        can go. O(log n) rbtree, O(n) static. Panics (``KernelPanic``) after boot and when the
+        page is all that is left of the last segment."""
 
     @abstractmethod
     def uvm_page_physunload_force(self, upm: Handle, freelist: int) -> tuple[bool, int | None]:
-        """``uvm_page_physunload_force(upm, freelist, &pa)`` → ``(ok, pa or None)``."""
+        """``uvm_page_physunload_force(upm, freelist, &pa)`` → ``(ok, pa)``: at boot, take the
+        first available page of the segment whatever its free list (``freelist`` is ignored);
+        ``pa`` is its byte address, ``(False, None)`` when no page is available. Unavailable
+        pages below it stay behind as a segment of their own (rbtree: a split) or leave the
+        span (static), quirk 24. O(log n) rbtree, O(n) static. Panics (``KernelPanic``) after
+        boot and when the page is all that is left of the last segment."""
 
     @abstractmethod
     def _unplug_whole(self, upm: Handle, seg: Segment, pages: int) -> None:
@@ -285,7 +330,8 @@ class Kernel(ABC):
     def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
         """The live segments overlapping PFNs ``[first, last)`` in address order (empty ones
         included), or ``None`` when the build's search is not a function of the spans
-        (overlapping segments, possible only in the static build)."""
+        (overlapping segments, possible only in the static build). O(log n + k) for k found
+        (rbtree), O(n log n) (static). Raises nothing."""
 
     @abstractmethod
     def _owned_records(self) -> list[Segment]:
@@ -311,28 +357,31 @@ class Kernel(ABC):
     @abstractmethod
     def boot_records_used(self) -> int:
         """Boot-time records taken so far: the rbtree build's boot pool cursor (slots are never
-        reused), the static build's used slots. A boot-time load needs one more. O(1)."""
+        reused), the static build's used slots. A boot-time load needs one more. O(1). Raises
+        nothing."""
 
     @abstractmethod
     def record_freeable(self, upm: Handle) -> bool:
         """Whether a whole-segment unplug of ``upm`` can free its record (the rbtree build
-        panics freeing a boot pool record when ``VM_PHYSSEG_MAX`` is 1). O(1)."""
+        panics freeing a boot pool record when ``VM_PHYSSEG_MAX`` is 1). O(1). Raises only as
+        :meth:`seg`."""
 
     def segments_mergeable(self, left: Handle, right: Handle) -> bool:
         """physseg extension: whether :meth:`merge_adjacent` may join ``left`` and ``right``;
-        always False on a build without :attr:`can_merge`. O(1)."""
+        always False on a build without :attr:`can_merge`. O(1). Raises nothing."""
         return False
 
     def merge_adjacent(self, left: Handle, right: Handle) -> Handle:
-        """physseg extension: fold ``right`` into ``left``. A build without :attr:`can_merge`
-        panics, as would a call of a function its kernel does not have."""
+        """physseg extension: fold ``right`` into ``left`` and return ``left``. A build without
+        :attr:`can_merge` panics (``KernelPanic``), as would a call of a function its kernel
+        does not have. O(1) here; the rbtree build's is O(log n)."""
         panic(f"merge_adjacent: the {self.backend} build cannot merge segments")
 
     # ----------------------------------------------------------------- layout version
     @property
     def version(self) -> int:
         """The layout version: bumped on every change of the segment layout (plug, unplug,
-        page arrays, boot steals, panics included). O(1)."""
+        page arrays, boot steals, panics included). O(1). Raises nothing."""
         return self._version
 
     @version.setter
@@ -345,18 +394,19 @@ class Kernel(ABC):
     @property
     def lookup(self) -> PageLookup:
         """The kernel's lookup state (the per-call memo and the batch table); read it, the
-        kernel keeps it current. O(1)."""
+        kernel keeps it current. O(1). Raises nothing."""
         return self._lookup
 
     # ----------------------------------------------------------------- questions
     def segment_info(self, upm: Handle) -> SegmentInfo:
-        """A copy of the fields of the segment behind ``upm`` (see :class:`SegmentInfo`),
-        whatever its validity; a NULL handle panics. O(1)."""
+        """A copy of the fields of the segment behind ``upm`` (see :class:`SegmentInfo`: PFNs,
+        ``pgs`` a pointer), whatever its validity. O(1). Raises ``KernelPanic`` where
+        :meth:`seg` does (a NULL handle, a static index outside the array)."""
         return _info(upm, self.seg(upm))
 
     def segment_infos(self) -> list[SegmentInfo]:
         """:meth:`segment_info` of every live segment, in the build's iteration order
-        (address order for the rbtree). O(n)."""
+        (address order for the rbtree). O(n). Raises nothing."""
         return [_info(upm, seg) for upm, seg in self._handles_and_records()]
 
     @abstractmethod
@@ -364,8 +414,8 @@ class Kernel(ABC):
         """Every live segment's handle and record, in iteration order."""
 
     def segment_at(self, pfn: int) -> SegmentInfo | None:
-        """physseg extension: the live segment holding ``pfn``, else the lowest one above it,
-        else ``None``. O(log n) rbtree, O(n) static."""
+        """physseg extension: the live segment holding PFN ``pfn``, else the lowest one above
+        it, else ``None``. O(log n) rbtree, O(n) static. Raises nothing."""
         seg = self.segment_geq(pfn)
         return None if seg is None else _info(self._handle_of(seg), seg)
 
@@ -375,7 +425,8 @@ class Kernel(ABC):
 
     def extent_infos(self) -> tuple[ExtentInfo, ...]:
         """Every slab extent a live segment uses, ordered by slab ident (see
-        :class:`ExtentInfo`). O(n + regions)."""
+        :class:`ExtentInfo`; regions in vm_page entries). O(n + E log E + regions). Raises
+        nothing."""
         seen: dict[int, ExtentInfo] = {}
         for seg in self.segments():
             ext = seg.ext
@@ -390,7 +441,8 @@ class Kernel(ABC):
         """Everything a boot-time call may change: every record's fields, every live slab
         extent's state and member count, the counters and the build's structure. Slabs that
         exist now are not copied: boot-time calls write only the page arrays they create.
-        O(n + regions)."""
+        O(VM_PHYSSEG_MAX + n + regions): every boot pool slot or array slot is saved. Raises
+        nothing."""
         records = tuple((seg, seg.save()) for seg in self._owned_records())
         exts: dict[int, SlabExtent] = {}
         for seg, _ in records:
@@ -409,7 +461,8 @@ class Kernel(ABC):
         """Put this kernel back in the state :meth:`checkpoint` took, in place: the same
         ``Kernel`` object and, for every segment live then, the same record and handle. The
         layout version moves forward (caches are dropped), the allocator is not rewound.
-        O(n log n + regions)."""
+        O(VM_PHYSSEG_MAX + n log n + regions) rbtree (its tree is rebuilt), O(VM_PHYSSEG_MAX +
+        regions) static. Raises nothing."""
         for seg, fields in saved.records:
             seg.restore(fields)
         for ext, state, members in saved.extents:
@@ -424,8 +477,10 @@ class Kernel(ABC):
         self.version += 1
 
     def transaction(self, call: Callable[[], Any]) -> Any:
-        """Run ``call``; when it raises (a panic, a KASSERT, ``MemoryError``), roll the kernel
-        back to its state before the call and re-raise. O(n + regions) on top of the call."""
+        """Run ``call`` and return its result; when it raises (a panic, a KASSERT,
+        ``MemoryError``), roll the kernel back to its state before the call and re-raise: it
+        raises what ``call`` raises. O(VM_PHYSSEG_MAX + n + regions) on top of the call (the
+        :meth:`checkpoint`), plus the :meth:`rollback` when the call fails."""
         saved = self.checkpoint()
         try:
             return call()
@@ -435,18 +490,22 @@ class Kernel(ABC):
 
     # ----------------------------------------------------------------- conversions
     def atop(self, pa: int) -> int:
-        """Byte address → PFN."""
+        """Byte address ``pa`` → the PFN of the page holding it (``pa >> PAGE_SHIFT``). O(1).
+        Raises nothing."""
         return pa >> self.PAGE_SHIFT
 
     def ctob(self, pfn: int) -> int:
-        """PFN → byte address."""
+        """PFN → the byte address of the page's first byte (``pfn << PAGE_SHIFT``); ``ptoa`` is
+        the same function. O(1). Raises nothing."""
         return pfn << self.PAGE_SHIFT
 
     ptoa = ctob
 
     @property
     def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Handle:
-        """The overflow handle (``None`` for the rbtree; the segment count for static)."""
+        """The overflow handle, past the last segment: ``None`` (NULL, equal to INVALID) in
+        the rbtree build, the current segment count in the static one (it moves). O(1).
+        Raises nothing."""
         return Handle(None)
 
     def _is_invalid(self, upm: Handle) -> bool:
@@ -454,23 +513,31 @@ class Kernel(ABC):
 
     # ----------------------------------------------------------------- getters
     def uvm_physseg_get_start(self, upm: Handle) -> int:
-        """The segment's first PFN, or ``PADDR_INVALID`` for an invalid handle."""
+        """``uvm_physseg_get_start(upm)``: the segment's first PFN, or ``PADDR_INVALID``
+        (``2**64 - 1``) for an invalid handle. O(1). Raises only as :meth:`seg`."""
         return self.seg(upm).start if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
 
     def uvm_physseg_get_end(self, upm: Handle) -> int:
-        """The segment's end PFN (exclusive), or ``PADDR_INVALID``."""
+        """``uvm_physseg_get_end(upm)``: the segment's end PFN (exclusive: its last PFN + 1),
+        or ``PADDR_INVALID`` for an invalid handle. O(1). Raises only as :meth:`seg`."""
         return self.seg(upm).end if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
 
     def uvm_physseg_get_avail_start(self, upm: Handle) -> int:
-        """The first free PFN, or ``PADDR_INVALID``."""
+        """``uvm_physseg_get_avail_start(upm)``: the first PFN of the avail window (the pages
+        given to UVM), or ``PADDR_INVALID`` for an invalid handle. O(1). Raises only as
+        :meth:`seg`."""
         return self.seg(upm).avail_start if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
 
     def uvm_physseg_get_avail_end(self, upm: Handle) -> int:
-        """The end of the free PFNs (exclusive), or ``PADDR_INVALID``."""
+        """``uvm_physseg_get_avail_end(upm)``: the end PFN of the avail window (exclusive), or
+        ``PADDR_INVALID`` for an invalid handle. O(1). Raises only as :meth:`seg`."""
         return self.seg(upm).avail_end if self.uvm_physseg_valid_p(upm) else PADDR_INVALID
 
     def uvm_physseg_set_avail_start(self, upm: Handle, avail_start: int) -> None:
-        """``UVM_PHYSSEG_LEGACY`` setter; KASSERTs validity and ``start <= v < avail_end``."""
+        """``UVM_PHYSSEG_LEGACY`` ``uvm_physseg_set_avail_start``: store PFN ``avail_start`` as
+        the first of the avail window (no page or counter changes). O(1). KASSERTs
+        (``KernelAssertionError``) a valid handle and ``start <= avail_start < avail_end``, so
+        no empty window can be made through it."""
         avail_end = self.uvm_physseg_get_avail_end(upm)
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         seg = self.seg(upm)
@@ -481,7 +548,9 @@ class Kernel(ABC):
         seg.avail_start = avail_start
 
     def uvm_physseg_set_avail_end(self, upm: Handle, avail_end: int) -> None:
-        """``UVM_PHYSSEG_LEGACY`` setter; KASSERTs validity and ``avail_start < v <= end``."""
+        """``UVM_PHYSSEG_LEGACY`` ``uvm_physseg_set_avail_end``: store PFN ``avail_end`` as the
+        exclusive end of the avail window (no page or counter changes). O(1). KASSERTs
+        (``KernelAssertionError``) a valid handle and ``avail_start < avail_end <= end``."""
         avail_start = self.uvm_physseg_get_avail_start(upm)
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         seg = self.seg(upm)
@@ -492,29 +561,37 @@ class Kernel(ABC):
         seg.avail_end = avail_end
 
     def uvm_physseg_get_pg(self, upm: Handle, idx: int) -> Page | None:
-        """``&pgs[idx]`` (no bounds check); ``None`` when the segment has no page array
-        (C returns ``NULL + idx``). KASSERTs the handle is valid. O(1)."""
+        """``uvm_physseg_get_pg(upm, idx)``: ``&pgs[idx]``, the pointer to vm_page entry
+        ``idx`` of the segment's page array (no bounds check); ``None`` when the segment has no
+        page array (C returns ``NULL + idx``). O(1). KASSERTs (``KernelAssertionError``) a
+        valid handle."""
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         pgs = self.seg(upm).pgs
         return None if pgs is None else Page(pgs.slab, pgs.index + idx)
 
     def uvm_physseg_get_pmseg(self, upm: Handle) -> PmapPhysseg:
-        """The segment's embedded ``struct pmap_physseg`` (mutable in place)."""
+        """``uvm_physseg_get_pmseg(upm)``: the segment's embedded ``struct pmap_physseg``
+        (mutable in place). O(1). KASSERTs (``KernelAssertionError``) a valid handle."""
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         return self.seg(upm).pmseg
 
     def uvm_physseg_get_free_list(self, upm: Handle) -> int:
-        """The segment's free list; KASSERTs the handle is valid."""
+        """``uvm_physseg_get_free_list(upm)``: the segment's free list (``VM_FREELIST_*``; 0
+        for a hot-plugged segment). O(1). KASSERTs (``KernelAssertionError``) a valid handle."""
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         return self.seg(upm).free_list
 
     def uvm_physseg_get_start_hint(self, upm: Handle) -> int:
-        """The segment's start hint; KASSERTs the handle is valid."""
+        """``uvm_physseg_get_start_hint(upm)``: where ``uvm_pglistalloc`` starts looking, in
+        pages from ``avail_start`` (0 unless set). O(1). KASSERTs (``KernelAssertionError``) a
+        valid handle."""
         kassert(self.uvm_physseg_valid_p(upm), "uvm_physseg_valid_p(upm)")
         return self.seg(upm).start_hint
 
     def uvm_physseg_set_start_hint(self, upm: Handle, start_hint: int) -> bool:
-        """Store the hint and return True; False (no assertion) for an invalid handle."""
+        """``uvm_physseg_set_start_hint(upm, start_hint)``: store the hint (pages from
+        ``avail_start``) and return True; False, without a KASSERT, for an invalid handle.
+        O(1). Raises only as :meth:`seg`."""
         if not self.uvm_physseg_valid_p(upm):
             return False
         self.seg(upm).start_hint = start_hint
@@ -522,13 +599,18 @@ class Kernel(ABC):
 
     # ----------------------------------------------------------------- page arrays
     def malloc_pages(self, n: int) -> Page:
-        """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``)."""
+        """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``), as the pointer
+        to its first entry. O(1): zeroed memory is committed lazily. Raises ``ValueError`` for
+        ``n < 0``."""
         return Page(Slab(n, "malloc"), 0)
 
     def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
         """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
-        free the pages in the avail window (``uvmexp.npages += ...``). KASSERTs a valid handle,
-        a non-NULL ``pgs`` and a segment not yet initialised. O(pages), vectorised."""
+        free the pages in the avail window (``uvmexp.npages += ...``). O(pages), vectorised,
+        plus O(log n) for the rbtree's indexes. KASSERTs (``KernelAssertionError``) a handle
+        other than INVALID, a non-NULL ``pgs`` and a segment without a page array yet; panics
+        (``KernelPanic``) when the segment's pages would overrun ``pgs``'s slab (C would write
+        past it)."""
         kassert(not self._is_invalid(upm) and pgs is not None, "upm != INVALID && pgs != NULL")
         assert pgs is not None
         seg = self.seg(upm)
@@ -558,7 +640,9 @@ class Kernel(ABC):
     def uvm_physseg_seg_chomp_slab(self, upm: Handle, pgs: Page, n: int) -> None:
         """Make ``seg->ext`` an extent over the ``n`` entries from ``pgs``: at boot the fixed
         "Boot time slab" extent with ``UVM_PHYSSEG_BOOT_UNPLUG_MAX`` descriptors, at run time a
-        "Hotplug slab" extent (whose header allocation may fail: KASSERT ``seg->ext != NULL``).
+        "Hotplug slab" extent. O(1), plus O(log n) for the rbtree's indexes. KASSERTs
+        (``KernelAssertionError``, ``seg->ext != NULL``) when the allocator refuses a run-time
+        extent's header; raises ``ValueError`` for ``n < 1``.
         """
         seg = self.seg(upm)
         if not self.uvm.page_init_done:
@@ -586,9 +670,12 @@ class Kernel(ABC):
         self._index_add(seg)
 
     def uvm_physseg_seg_alloc_from_slab(self, upm: Handle, pages: int) -> Page | None:
-        """Carve ``pages`` entries from the segment's slab extent (best fit); ``None`` when the
-        extent has no room or no descriptor. A segment without an extent borrows the previous
-        segment's (only legal at boot: KASSERT)."""
+        """Carve ``pages`` vm_page entries from the segment's slab extent (best fit) and return
+        the pointer to the first; ``None`` when the extent has no room or no descriptor. A
+        segment without an extent first borrows the previous segment's. O(log n + log R).
+        KASSERTs (``KernelAssertionError``) ``pages > 0`` and, for a borrower, boot time and a
+        previous segment with an extent (the first segment has none to lend: ``KernelPanic``,
+        as :meth:`seg`); raises ``ExtentDestroyedError`` for a destroyed extent."""
         seg = self.seg(upm)
         kassert(pages > 0, "pages > 0")
         if seg.ext is None:
@@ -608,7 +695,10 @@ class Kernel(ABC):
         self, ext: SlabExtent, size: int, alignment: int = 1, boundary: int = 0, flags: int = 0
     ) -> tuple[int, Page | None]:
         """``extent_alloc()`` in vm_page units → ``(0, page)``, ``(ENOMEM, None)`` (no
-        descriptor) or ``(EAGAIN, None)`` (no space)."""
+        descriptor) or ``(EAGAIN, None)`` (no space); ``page`` points at the first entry.
+        O(log R) for ``alignment == 1`` and ``boundary == 0``, else O(R). Raises ``ValueError``
+        for a bad size, alignment or boundary, ``ExtentDestroyedError`` for a destroyed
+        extent."""
         try:
             index = ext.extent.alloc(size, alignment, boundary, malloc_ok=bool(flags & EX_MALLOCOK))
         except ExtentNoDescriptorError:
@@ -618,8 +708,10 @@ class Kernel(ABC):
         return 0, Page(ext.slab, index)
 
     def extent_free(self, ext: SlabExtent, start: Page, size: int, flags: int = 0) -> int:
-        """``extent_free()`` in vm_page units → 0 or ``ENOMEM``; a range that is not allocated
-        panics "region not found", as the kernel's extent(9) does."""
+        """``extent_free()`` of ``size`` vm_page entries from ``start`` → 0, or ``ENOMEM`` when
+        no spare descriptor is left. O(log R). Panics (``KernelPanic``) "region not found" for
+        a range that is not allocated, as the kernel's extent(9) does, and likewise for a size
+        below 1 or a destroyed extent."""
         try:
             ext.extent.free(start.index, size, malloc_ok=bool(flags & EX_MALLOCOK))
         except ExtentNoDescriptorError:
@@ -632,9 +724,13 @@ class Kernel(ABC):
     def uvm_page_physload(
         self, start: int, end: int, avail_start: int, avail_end: int, free_list: int
     ) -> Handle:
-        """Load ``[start, end)`` at boot with free pages ``[avail_start, avail_end)`` on
-        ``free_list``; returns the handle. Panics after ``uvm_page_init``, without a page size,
-        on a bad free list, on ``start >= end`` and when the plug fails."""
+        """``uvm_page_physload()``: load PFNs ``[start, end)`` at boot with the avail window
+        ``[avail_start, avail_end)`` (not checked against the span) on ``free_list``; returns
+        the handle. The boot-time plug's cost: O(log n) rbtree, O(n) static. Panics
+        (``KernelPanic``) after ``uvm_page_init``, without a page size, on a bad free list, on
+        ``start >= end`` and when the plug fails (the DEBUG overlap check, a full static
+        array); the rbtree plug KASSERTs (``KernelAssertionError``) on an exhausted boot pool
+        and on an overlap the DEBUG check missed."""
         if self.uvm.page_init_done:
             panic("uvm_page_physload: unload attempted after uvm_page_init()")
         if self.uvmexp.pagesize == 0:
@@ -653,8 +749,14 @@ class Kernel(ABC):
         return upm
 
     def uvm_page_physget(self) -> tuple[bool, int | None]:
-        """Steal one page at boot: for each free list in turn, first an edge page of a segment
-        on that list (``physunload``), then any free page (``physunload_force``)."""
+        """``uvm_page_physget(&pa)`` → ``(ok, pa)``: steal one page at boot and give its byte
+        address. For each free list in turn, in the strategy's walk order (BIGFIRST: from the
+        last segment back), first an edge page of a segment on that list (``physunload``), then
+        any available page (``physunload_force``); ``(False, None)`` when none is left.
+        O(VM_NFREELIST · n) rbtree, O(VM_NFREELIST · n²) static (each static unload first
+        looks for a page array in every segment). Panics (``KernelPanic``) after bootstrap;
+        raises what the unloads raise (:meth:`uvm_page_physunload`,
+        :meth:`uvm_page_physunload_force`)."""
         for freelist in range(self.VM_NFREELIST):
             for unload in (self.uvm_page_physunload, self.uvm_page_physunload_force):
                 ok, pa = self._physget_pass(unload, freelist)
@@ -685,8 +787,13 @@ class Kernel(ABC):
         """The boot → run-time switch: size one page array for every segment
         (``((freepages + 1) << PAGE_SHIFT) / (PAGE_SIZE + sizeof(struct vm_page))``), steal the
         pages it occupies with ``uvm_page_physget`` (as ``uvm_pageboot_alloc`` does without
-        ``PMAP_STEAL_MEMORY``), carve it for every segment and switch to run time. Panics when
-        no memory is loaded or nothing can be stolen."""
+        ``PMAP_STEAL_MEMORY``), carve it for every segment and switch to run time; the stolen
+        ``(byte address, pages)`` runs are kept in ``stolen``. O(n log n + pages) to carve and
+        write every page (vectorised), plus the stealing: O(n) per run of pages taken from one
+        segment edge, one :meth:`uvm_page_physget` per page taken alone. Panics
+        (``KernelPanic``) when no memory is loaded or nothing can be stolen, and raises what
+        ``uvm_page_physget`` raises; a segment of zero pages fails the carving's KASSERT
+        (``KernelAssertionError``); ``MemoryError`` when the host cannot hold the array."""
         if self.uvm_physseg_get_last() == self.UVM_PHYSSEG_TYPE_INVALID:
             panic("uvm_page_init: no memory pre-allocated")
         freepages = sum(seg.end - seg.start for seg in self.segments())
@@ -730,7 +837,12 @@ class Kernel(ABC):
         when none of them removes it."""
 
     def uvm_page_init_fake(self, pagecount: int) -> Page:
-        """The ATF tests' ``uvm_page_init_fake``: the ``uvm_page_init`` loop over a fresh
+        """The ATF tests' ``uvm_page_init_fake``: switch to run time with every segment's page
+        array carved, in iteration order, from one new slab of ``pagecount`` vm_page entries.
+        O(n log n + pages), the page writes vectorised. Panics (``KernelPanic``) when the slab
+        is too small for the segments and, rbtree, when none is loaded (a NULL dereference);
+        KASSERTs (``KernelAssertionError``) on a segment of zero pages; raises ``ValueError``
+        for ``pagecount < 1``. It is the ``uvm_page_init`` loop over a fresh
         ``pagecount``-entry slab, without sizing or stealing; returns the slab's first entry."""
         pagearray = Page(Slab(pagecount, "boot slab"), 0)
         self._page_init_loop(pagearray, pagecount)
@@ -751,10 +863,18 @@ class Kernel(ABC):
 
     # ----------------------------------------------------------------- unplug
     def uvm_physseg_unplug(self, pfn: int, pages: int, *, atomic: bool = False) -> bool:
-        """Remove ``[pfn, pfn + pages)`` from the one segment holding it: the whole segment,
-        a front or back trim, or a middle split. False when ``pfn`` is in no (valid) segment,
-        when the range runs past the segment's end, or when the run-time ``extent_free`` of its
-        page entries fails. Panics on removing the last segment.
+        """``uvm_physseg_unplug(pfn, pages)``: remove PFNs ``[pfn, pfn + pages)`` from the one
+        segment holding them: the whole segment, a front or back trim, or a middle split; after
+        boot their vm_page entries go back to the slab extent. False when ``pfn`` is in no
+        (valid) segment, when the range runs past the segment's end, or when the run-time
+        ``extent_free`` of its page entries fails. O(log n + log R) rbtree (O(R) more when the
+        slab extent is destroyed); static the find's cost, O(n) to remove a whole segment.
+
+        Panics (``KernelPanic``) on removing the last segment, on a middle split in the static
+        build, after boot on a segment without an extent (a NULL dereference), on page entries
+        the extent does not hold ("region not found") and where freeing the record panics (a
+        boot pool record when ``VM_PHYSSEG_MAX`` is 1, see :meth:`record_freeable`); KASSERTs
+        (``KernelAssertionError``) when a boot-time middle split finds the boot pool exhausted.
 
         ``atomic=True`` is a physseg extension (the kernel has none): a middle split allocates
         its new record *before* freeing the page entries, so every ``False`` leaves the state
@@ -812,13 +932,15 @@ class Kernel(ABC):
 
     # ----------------------------------------------------------------- PHYS_TO_VM_PAGE
     def PHYS_TO_VM_PAGE(self, pa: int) -> Page | None:
-        """The ``vm_page`` of byte address ``pa``, or ``None`` when it is not managed; at boot
-        also ``None`` inside a segment (no page arrays yet, C returns ``NULL + off``). After
-        boot, an address in a segment without a page array fails the kernel's
-        ``KASSERT(uvm_physseg_valid_p(upm))``. The same answer as ``uvm_physseg_find`` +
-        ``uvm_physseg_get_pg``, from the frame memo of :class:`physseg.netbsd.lookup.PageLookup`:
-        O(1), one dict probe; a miss fills its window of frames (O(log n + 1024)). Repeated
-        calls return the same ``Page`` object, which stands for a pointer: do not mutate it."""
+        """``PHYS_TO_VM_PAGE(pa)``: the ``vm_page`` of byte address ``pa``, or ``None`` when it
+        is not managed; at boot also ``None`` inside a segment (no page arrays yet, C returns
+        ``NULL + off``). The same answer as ``uvm_physseg_find`` + ``uvm_physseg_get_pg``, from
+        the frame memo of :class:`physseg.netbsd.lookup.PageLookup`: O(1), one dict probe; a
+        miss fills the aligned window of 1024 frames around ``pa``, O(log n + 1024) rbtree and
+        O(n log n + 1024) static. Repeated calls return the same ``Page`` object, which stands
+        for a pointer: do not mutate it. Raises ``KernelAssertionError`` after boot for an
+        address in a segment without a page array (the kernel's
+        ``KASSERT(uvm_physseg_valid_p(upm))``)."""
         try:
             page = self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
@@ -830,12 +952,15 @@ class Kernel(ABC):
         return page
 
     def VM_PAGE_TO_PHYS(self, page: Page) -> int:
-        """The byte address of ``page`` (``pg->phys_addr``)."""
+        """``VM_PAGE_TO_PHYS(page)``: the byte address of ``page`` (``pg->phys_addr``, written
+        by ``uvm_physseg_init_seg``; 0 in an entry no segment initialised). O(1). Raises
+        ``IndexError`` for a pointer outside its slab."""
         return page.phys_addr
 
     def uvm_pageismanaged(self, pa: int) -> bool:
-        """Whether byte address ``pa`` lies in a segment (``uvm_physseg_find`` succeeds).
-        O(1) from the frame memo, as :meth:`PHYS_TO_VM_PAGE`."""
+        """Whether byte address ``pa`` lies in a segment (``uvm_physseg_find`` succeeds), with
+        or without a page array. O(1) from the frame memo; a miss costs as in
+        :meth:`PHYS_TO_VM_PAGE`. Raises nothing."""
         try:
             page = self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
@@ -844,9 +969,11 @@ class Kernel(ABC):
 
     def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
         """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses (any integer array-like);
-        see :class:`physseg.netbsd.lookup.PageBatch`. O(m) through the two-level frame table of
-        :class:`physseg.netbsd.lookup.LookupTable`, rebuilt (O(n log n + frames)) on the first batch
-        after the segments changed. Raises ``TypeError`` for non-integer addresses."""
+        see :class:`physseg.netbsd.lookup.PageBatch`. O(m) through the direct or two-level
+        frame table of :class:`physseg.netbsd.lookup.LookupTable`, O(m log n) through its binary
+        search fallback for very sparse maps; the table is rebuilt (O(n log n + frames)) on the
+        first batch after the segments changed. Raises ``TypeError`` for non-integer
+        addresses."""
         return self._lookup.table().lookup(addresses)
 
 

@@ -68,11 +68,13 @@ class RBTreeKernel(Kernel):
 
     @property
     def tree(self) -> RBTree[Segment, int]:
-        """The red-black tree of live segments (read it; mutate through the API)."""
+        """The red-black tree of live segments, in address order (read it; mutate through the
+        API). O(1). Raises nothing."""
         return self._tree
 
     def seg(self, upm: Any) -> Segment:
-        """The record itself; a NULL (``None``) handle panics as a NULL dereference would."""
+        """The record itself. O(1). Raises ``KernelPanic`` (reason ``NULL_DEREFERENCE``) for
+        a NULL (``None``) handle, as a NULL dereference would fault."""
         if upm is None:
             panic(_NULL_DEREF, Reason.NULL_DEREFERENCE)
         seg: Segment = upm
@@ -87,16 +89,17 @@ class RBTreeKernel(Kernel):
 
     @property
     def boot_records_used(self) -> int:
-        """The boot pool cursor ``nseg`` (slots are never reused). O(1)."""
+        """The boot pool cursor ``nseg`` (slots are never reused). O(1). Raises nothing."""
         return self.nseg
 
     def record_freeable(self, upm: Any) -> bool:
         """False for a boot pool record when ``VM_PHYSSEG_MAX`` is 1: ``uvm_physseg_free``
-        panics "tried to free() the entire static array!". O(1)."""
+        panics "tried to free() the entire static array!". O(1). Raises only as :meth:`seg`."""
         return not (self.seg(upm).pool_slot >= 0 and self.VM_PHYSSEG_MAX == 1)
 
     def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
-        """The live segments overlapping ``[first, last)``, ascending. O(log n + k)."""
+        """The live segments overlapping PFNs ``[first, last)``, ascending. O(log n + k) for k
+        found. Raises nothing."""
         tree = self._tree
         found: list[Segment] = []
         node = tree.find_geq(first)
@@ -122,18 +125,19 @@ class RBTreeKernel(Kernel):
         self._starts = {ext: SortedList(values) for ext, values in starts.items()}
 
     def segments(self) -> Iterator[Segment]:
-        """Live segments in ascending address order. O(n)."""
+        """Live segments in ascending address order. O(n). Raises nothing."""
         return iter(self._tree)
 
     def uvm_physseg_init(self) -> None:
-        """``rb_tree_init`` and ``nentries = 0``; the boot pool and its cursor are untouched."""
+        """``rb_tree_init`` and ``nentries = 0``; the boot pool and its cursor are untouched.
+        O(1). Raises nothing."""
         self._tree = RBTree(self._ops)
         self._nentries = 0
         self._starts = {}
         self.version += 1
 
     def uvm_physseg_get_entries(self) -> int:
-        """``uvm_physseg_graph.nentries``."""
+        """``uvm_physseg_graph.nentries``. O(1). Raises nothing."""
         return self._nentries
 
     # ----------------------------------------------------------------- indexes
@@ -161,9 +165,12 @@ class RBTreeKernel(Kernel):
 
     # ----------------------------------------------------------------- allocation
     def uvm_physseg_alloc(self, size: int) -> Segment | None:
-        """At boot: the next ``size / sizeof`` slots of the static pool (never reused; panics
-        on a size that is not a multiple, KASSERTs on overrun). At run time: a zeroed record
-        from the allocator, or ``None``."""
+        """``uvm_physseg_alloc(size)``, ``size`` in bytes: at boot the next ``size / sizeof``
+        slots of the static pool (never reused), at run time a zeroed record from the
+        allocator, or ``None`` when it refuses. O(1). At boot, panics (``KernelPanic``) on a
+        size that is not a multiple of ``sizeof(struct uvm_physseg)`` and KASSERTs
+        (``KernelAssertionError``, reason ``BOOT_POOL_EXHAUSTED``) past the pool's end, the
+        cursor already moved as in C."""
         if not self.uvm.page_init_done:
             if size % SIZEOF_UVM_PHYSSEG:
                 panic(
@@ -183,7 +190,11 @@ class RBTreeKernel(Kernel):
         return Segment()
 
     def uvm_physseg_free(self, seg: Segment, size: int) -> None:
-        """Frees to the static pool are ignored (leaked); panics on sizes the kernel rejects."""
+        """``uvm_physseg_free(seg, size)``, ``size`` in bytes: frees to the static pool are
+        ignored (leaked), run-time records are left to the garbage collector. O(1). Panics
+        (``KernelPanic``) on sizes the kernel rejects: at boot a size that is not a multiple of
+        ``sizeof(struct uvm_physseg)``; for a pool record, that too or a size covering the
+        whole pool (every pool record when ``VM_PHYSSEG_MAX`` is 1)."""
         if not self.uvm.page_init_done and size % SIZEOF_UVM_PHYSSEG:
             panic("uvm_physseg_free: tried to free size other than struct uvm_physseg at boot")
         if seg.pool_slot >= 0:
@@ -197,7 +208,8 @@ class RBTreeKernel(Kernel):
 
     # ----------------------------------------------------------------- lookup and walk
     def uvm_physseg_valid_p(self, upm: Any) -> bool:
-        """False for NULL; True at boot; afterwards True iff the segment has a page array."""
+        """False for NULL; True at boot; afterwards True iff the segment has a page array.
+        O(1). Raises nothing."""
         if upm is None:
             return False
         if not self.uvm.page_init_done:
@@ -205,39 +217,43 @@ class RBTreeKernel(Kernel):
         return upm.pgs is not None
 
     def uvm_physseg_find(self, pfn: int) -> tuple[Any, int | None]:
-        """The segment holding ``pfn`` and the offset in it. O(log n)."""
+        """The segment holding PFN ``pfn`` and the page offset in it, by a tree search.
+        O(log n). Raises nothing."""
         node = self._tree.find(pfn)
         if node is None:
             return None, None
         return node, pfn - node.start
 
     def segment_geq(self, pfn: int) -> Segment | None:
-        """The segment holding ``pfn``, else the lowest one above it. O(log n)."""
+        """The segment holding PFN ``pfn``, else the lowest one above it. O(log n). Raises
+        nothing."""
         return self._tree.find_geq(pfn)
 
     def uvm_physseg_get_first(self) -> Any:
-        """Lowest-address segment or ``None``. O(1)."""
+        """Lowest-address segment or ``None``. O(1) (the tree caches it). Raises nothing."""
         return self._tree.min()
 
     def uvm_physseg_get_last(self) -> Any:
-        """Highest-address segment or ``None``. O(1)."""
+        """Highest-address segment or ``None``. O(1) (the tree caches it). Raises nothing."""
         return self._tree.max()
 
     def uvm_physseg_get_next(self, upm: Any) -> Any:
-        """Successor in address order, ``None`` past the end or for an invalid handle."""
+        """Successor in address order, ``None`` past the end or for an invalid handle.
+        O(1) amortised, O(log n) worst. Raises nothing."""
         if not self.uvm_physseg_valid_p(upm):
             return None
         return self._tree.iterate(upm, RB_DIR_RIGHT)
 
     def uvm_physseg_get_prev(self, upm: Any) -> Any:
-        """Predecessor in address order, ``None`` before the start or for an invalid handle."""
+        """Predecessor in address order, ``None`` before the start or for an invalid handle.
+        O(1) amortised, O(log n) worst. Raises nothing."""
         if not self.uvm_physseg_valid_p(upm):
             return None
         return self._tree.iterate(upm, RB_DIR_LEFT)
 
     def uvm_physseg_get_highest_frame(self) -> int:
-        """The last PFN of the highest segment (``end - 1``); an empty tree panics (the kernel
-        dereferences NULL)."""
+        """The last PFN of the highest segment (``end - 1``). O(1). Raises ``KernelPanic``
+        (reason ``NULL_DEREFERENCE``) for an empty tree (the kernel dereferences NULL)."""
         last = self._tree.max()
         if last is None:
             panic(f"uvm_physseg_get_highest_frame: {_NULL_DEREF}", Reason.NULL_DEREFERENCE)
@@ -250,8 +266,18 @@ class RBTreeKernel(Kernel):
         the kernel's order, else allocates a brand-new slab sized like ``uvmexp.npages``, and
         initialises the pages. Returns ``(False, None)`` when ``pfn`` is already managed (DEBUG
         check), when no record or slab can be allocated, or when the new slab cannot be carved
-        (node and slab leak, as in the kernel). Overlaps KASSERT; duplicates panic.
-        O(log n + E log E) for E slab extents."""
+        (node and slab leak, as in the kernel).
+
+        O(log n) at boot. After it O(log n + E log E) to find the page entries (O(n) if a
+        segment has a page array but no extent, which only a hand-made ``init_seg`` makes),
+        plus O(pages) to initialise them (vectorised); a brand-new slab adds one O(1) try per
+        size the allocator refuses.
+
+        KASSERTs (``KernelAssertionError``) at boot when the boot pool is exhausted; after boot
+        when ``pages`` is 0 or the allocator refuses a new slab's extent header; and when the
+        span overlaps a segment above ``pfn`` (the tree's comparator, as under DIAGNOSTIC; the
+        kernel's "Duplicate address range" panic, ``KernelPanic``, cannot be reached behind
+        it)."""
         if self._tree.find(pfn) is not None:
             return False, None
         ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
@@ -383,7 +409,8 @@ class RBTreeKernel(Kernel):
         on the same free list, both have a page array carved from the same slab extent and
         ``right``'s entries follow ``left``'s in that slab, and neither avail window stops
         short of the shared edge (``left.avail_end == left.end``,
-        ``right.avail_start == right.start``). O(1)."""
+        ``right.avail_start == right.start``). O(1). Raises nothing for records; a NULL handle
+        raises ``AttributeError``."""
         lp = left.pgs
         rp = right.pgs
         return (
@@ -414,7 +441,8 @@ class RBTreeKernel(Kernel):
         extent already holds them as one coalesced region), ``uvmexp.npages`` and ``physmem``
         are unchanged, ``nentries`` drops by one and ``version`` moves.
 
-        KASSERTs :meth:`segments_mergeable`. O(log n)."""
+        O(log n). KASSERTs (``KernelAssertionError``) :meth:`segments_mergeable`; freeing
+        ``right``'s record panics where :meth:`uvm_physseg_free` does."""
         kassert(self.segments_mergeable(left, right), "segments_mergeable(left, right)")
         end, avail_end = right.end, right.avail_end
         self._remove_record(right)
@@ -426,7 +454,9 @@ class RBTreeKernel(Kernel):
     # ----------------------------------------------------------------- physunload
     def uvm_page_physunload(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Steal the first (else last) page of the segment at boot when that edge page is
-        free and the segment is on ``freelist``; panics after ``uvm_page_init``."""
+        free and the segment is on ``freelist``, as a one-page unplug (a back trim lowers
+        ``uvmexp.npages`` even at boot, quirk 5). O(log n). Panics (``KernelPanic``) after
+        ``uvm_page_init`` and when the page is all that is left of the last segment."""
         if self.uvm.page_init_done:
             panic("uvm_page_physunload: unload attempted after uvm_page_init()")
         seg = self.seg(upm)
@@ -448,7 +478,10 @@ class RBTreeKernel(Kernel):
 
     def uvm_page_physunload_force(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Steal the first free page of the segment at boot, whatever its free list (a page
-        after unavailable head pages splits the segment, quirk 24)."""
+        after unavailable head pages splits the segment, quirk 24). O(log n). Panics
+        (``KernelPanic``) after ``uvm_page_init`` and when the page is all that is left of the
+        last segment; KASSERTs (``KernelAssertionError``) when the split needs a boot pool slot
+        and none is left."""
         seg = self.seg(upm)
         if self.uvm.page_init_done:
             panic("uvm_page_physunload_force: unload attempted after uvm_page_init()")

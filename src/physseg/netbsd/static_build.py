@@ -31,12 +31,14 @@ class StaticKernel(Kernel):
 
     @property
     def UVM_PHYSSEG_TYPE_INVALID_OVERFLOW(self) -> Any:
-        """``uvm_physseg_get_last() + 1``: the current segment count (it moves)."""
+        """``uvm_physseg_get_last() + 1``: the current segment count (it moves). O(1). Raises
+        nothing."""
         return self._n
 
     @property
     def vm_physmem(self) -> list[Segment]:
-        """The whole array, used slots first (read it; mutate through the API)."""
+        """The whole array, used slots first (read it; mutate through the API). O(1). Raises
+        nothing."""
         return self._segs
 
     def _is_invalid(self, upm: Any) -> bool:
@@ -51,16 +53,16 @@ class StaticKernel(Kernel):
 
     @property
     def boot_records_used(self) -> int:
-        """``vm_nphysseg``: the used slots of the array. O(1)."""
+        """``vm_nphysseg``: the used slots of the array. O(1). Raises nothing."""
         return self._n
 
     def record_freeable(self, upm: Handle) -> bool:
-        """Always True: removing a slot frees nothing. O(1)."""
+        """Always True: removing a slot frees nothing. O(1). Raises nothing."""
         return True
 
     def segments_overlapping(self, first: int, last: int) -> list[Segment] | None:
         """The used, non-empty slots overlapping ``[first, last)`` by address, or ``None``
-        when two used slots overlap (hand-made boot loads). O(n log n)."""
+        when two used slots overlap (hand-made boot loads). O(n log n). Raises nothing."""
         ordered = sorted((s for s in self.segments() if s.start < s.end), key=_start)
         if any(b.start < a.end for a, b in pairwise(ordered)):
             return None
@@ -76,21 +78,22 @@ class StaticKernel(Kernel):
         self._n = saved
 
     def seg(self, upm: Any) -> Segment:
-        """``vm_physmem[upm]``; an index outside the array panics (the C code would read
-        memory beyond it)."""
+        """``vm_physmem[upm]``, a used slot or not. O(1). Raises ``KernelPanic`` for an index
+        outside the array (the C code would read memory beyond it)."""
         if not isinstance(upm, int) or not 0 <= upm < self.VM_PHYSSEG_MAX:
             panic(f"vm_physmem[{upm}] is outside the array of {self.VM_PHYSSEG_MAX}")
         return self._segs[upm]
 
     def segments(self) -> Iterator[Segment]:
-        """Used slots in array order (strategy order). O(n)."""
+        """Used slots in array order (strategy order). O(n). Raises nothing."""
         return iter(self._segs[: self._n])
 
     def uvm_physseg_init(self) -> None:
-        """Does nothing, as in the static build (``vm_nphysseg`` is not reset)."""
+        """Does nothing, as in the static build (``vm_nphysseg`` is not reset). O(1). Raises
+        nothing."""
 
     def uvm_physseg_get_entries(self) -> int:
-        """``vm_nphysseg``."""
+        """``vm_nphysseg``. O(1). Raises nothing."""
         return self._n
 
     def _index_remove(self, seg: Segment) -> None:
@@ -102,7 +105,8 @@ class StaticKernel(Kernel):
     # ----------------------------------------------------------------- lookup and walk
     def uvm_physseg_valid_p(self, upm: Any) -> bool:
         """False for -1 and for the current count; True at boot (no bounds check, quirk 4);
-        afterwards True iff the slot has a page array."""
+        afterwards True iff the slot has a page array. O(1). Raises only as :meth:`seg`, after
+        boot."""
         if upm in (-1, self._n):
             return False
         if not self.uvm.page_init_done:
@@ -111,7 +115,9 @@ class StaticKernel(Kernel):
 
     def uvm_physseg_find(self, pfn: int) -> tuple[Any, int | None]:
         """Contig (``VM_PHYSSEG_MAX == 1``: slot 0 only), binary search (BSEARCH) or linear
-        scan (RANDOM, BIGFIRST), exactly as ``vm_physseg_find_*``. O(log n) or O(n)."""
+        scan (RANDOM, BIGFIRST), exactly as ``vm_physseg_find_*``: the segment holding PFN
+        ``pfn`` and the page offset in it. O(1) contig, O(log n) BSEARCH, O(n) RANDOM and
+        BIGFIRST. Raises nothing."""
         segs = self._segs
         if self.VM_PHYSSEG_MAX == 1:
             first = segs[0]
@@ -137,32 +143,36 @@ class StaticKernel(Kernel):
         return -1, None
 
     def segment_geq(self, pfn: int) -> Segment | None:
-        """The segment holding ``pfn``, else the lowest one above it. O(n)."""
+        """The segment holding PFN ``pfn``, else the lowest one above it. O(n). Raises
+        nothing."""
         above = [seg for seg in self.segments() if seg.end > pfn]
         return min(above, key=lambda seg: seg.start, default=None)
 
     def uvm_physseg_get_first(self) -> Any:
-        """Always 0, even when empty (quirk 3)."""
+        """Always 0, even when empty (quirk 3). O(1). Raises nothing."""
         return 0
 
     def uvm_physseg_get_last(self) -> Any:
-        """``vm_nphysseg - 1`` (-1 when empty)."""
+        """``vm_nphysseg - 1`` (-1 when empty). O(1). Raises nothing."""
         return self._n - 1
 
     def uvm_physseg_get_next(self, upm: Any) -> Any:
-        """``upm + 1`` (possibly the OVERFLOW value), -1 for an invalid handle."""
+        """``upm + 1`` (possibly the OVERFLOW value), -1 for an invalid handle. O(1). Raises
+        only as :meth:`seg`."""
         if not self.uvm_physseg_valid_p(upm):
             return -1
         return upm + 1
 
     def uvm_physseg_get_prev(self, upm: Any) -> Any:
-        """``upm - 1`` (-1 before the first), -1 for an invalid handle."""
+        """``upm - 1`` (-1 before the first), -1 for an invalid handle. O(1). Raises only as
+        :meth:`seg`."""
         if not self.uvm_physseg_valid_p(upm):
             return -1
         return upm - 1
 
     def uvm_physseg_get_highest_frame(self) -> int:
-        """The largest *exclusive* end of any segment, 0 when empty (quirk 1). O(n)."""
+        """The largest *exclusive* end PFN of any segment, 0 when empty (quirk 1). O(n).
+        Raises nothing."""
         return max((seg.end for seg in self.segments()), default=0)
 
     # ----------------------------------------------------------------- plug
@@ -173,8 +183,10 @@ class StaticKernel(Kernel):
     def uvm_physseg_plug(self, pfn: int, pages: int) -> tuple[bool, Any]:
         """Insert ``[pfn, pfn + pages)`` at its strategy position (RANDOM: append; BSEARCH:
         before the first larger start; BIGFIRST: before the first smaller size), shifting
-        later records. ``(False, -1)`` when ``pfn`` is already managed (DEBUG check),
-        ``(False, OVERFLOW)`` when the array is full; panics at run time. O(n)."""
+        later records (their handles now name other segments). ``(False, -1)`` when ``pfn``
+        is already managed (DEBUG check), ``(False, OVERFLOW)`` when the array is full. O(n).
+        Panics (``KernelPanic``) without a page size and once any segment has a page array
+        (no hot-plug in this build)."""
         upm, _ = self.uvm_physseg_find(pfn)
         if self.uvm_physseg_valid_p(upm):
             return False, -1
@@ -230,7 +242,8 @@ class StaticKernel(Kernel):
     def uvm_page_physunload(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Take the first (else last) page when that edge page is free; the slot is removed
         once nothing is left of its span (the unloaded page is always a span edge, so this
-        matches the rbtree build; see quirk 26). Panics once any segment has pages."""
+        matches the rbtree build; see quirk 26). O(n). Panics (``KernelPanic``) once any
+        segment has a page array and when the page is all that is left of the last segment."""
         self._post_preload_check()
         seg = self.seg(upm)
         if seg.free_list != freelist:
@@ -265,7 +278,9 @@ class StaticKernel(Kernel):
 
     def uvm_page_physunload_force(self, upm: Any, freelist: int) -> tuple[bool, int | None]:
         """Take the first free page whatever the free list, truncating ``start`` to it
-        (unavailable head pages are dropped, quirk 24). Panics after boot."""
+        (unavailable head pages are dropped, quirk 24). O(n). Panics (``KernelPanic``) once
+        any segment has a page array and when the page is all that is left of the last
+        segment."""
         self._post_preload_check()
         seg = self.seg(upm)
         if seg.avail_start >= seg.avail_end:
