@@ -256,6 +256,36 @@ def test_kernel_plug_descriptor_failure_on_a_fresh_slab_leaks_node_and_slab_quir
     assert kernel.uvm_physseg_find(0x100) == (None, None)
 
 
+@pytest.mark.parametrize("fail_at", [3, 4], ids=["extent header", "descriptor"])
+def test_kernel_plug_failing_after_its_new_slab_leaves_the_slab_numbering(fail_at: int) -> None:
+    """The leaked slab of a failed plug gives its number back: the next slab is number 2,
+    as if the failed plug had never run."""
+    kernel = booted_kernel(FailingAllocator(fail_at))
+    if fail_at == 3:
+        with pytest.raises(KernelAssertionError, match=r"seg->ext != NULL"):
+            kernel.uvm_physseg_plug(0x100, 0x10)
+    else:
+        assert kernel.uvm_physseg_plug(0x100, 0x10) == (False, None)
+    ok, upm = kernel.uvm_physseg_plug(0x100, 0x10)
+    assert ok and kernel.seg(upm).pgs.slab.ident == 2
+
+
+def test_physmem_refused_plug_leaves_later_snapshots_as_without_it() -> None:
+    def booted(allocator: Allocator) -> PhysMem:
+        pm = PhysMem(physseg_max=4, allocator=allocator)
+        pm.load(0, 0x40)
+        pm.boot(steal=False)
+        return pm
+
+    refused = booted(FailingAllocator(3))  # the new slab's extent header
+    with pytest.raises(OutOfMemoryError):
+        refused.plug(0x100, 0x10)
+    refused.plug(0x100, 0x10)
+    plain = booted(Allocator())
+    plain.plug(0x100, 0x10)
+    assert refused.snapshot() == plain.snapshot()
+
+
 def test_kernel_scavenging_descriptor_failure_falls_back_to_a_new_slab() -> None:
     allocator = FailingAllocator(6)
     kernel = booted_kernel(allocator)

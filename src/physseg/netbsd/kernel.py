@@ -134,6 +134,8 @@ class Kernel(ABC):
         self.PAGE_SHIFT = page_shift
         self.PAGE_SIZE = 1 << page_shift
         self.allocator = allocator if allocator is not None else Allocator()
+        self._slab_ids = 0
+        """Slabs this kernel has created: :meth:`new_slab` numbers the next one this plus 1."""
         self.uvmexp = UvmExp(self.PAGE_SIZE)
         self.uvm = UvmState()
         self.physmem = 0
@@ -320,9 +322,19 @@ class Kernel(ABC):
         return True
 
     # ----------------------------------------------------------------- page arrays
+    def new_slab(self, npages: int, name: str) -> Slab:
+        """A fresh zeroed page array of ``npages`` entries, numbered by this kernel: its
+        ``ident`` is 1, 2, 3... in the order this kernel creates slabs, so the same calls on
+        two kernels give the same numbers whatever else the process does. Raises what
+        ``Slab`` raises (``ValueError``, ``MemoryError``); a refused slab takes no number.
+        O(1) (numpy commits the zeroed memory lazily)."""
+        slab = Slab(npages, name, ident=self._slab_ids + 1)
+        self._slab_ids += 1
+        return slab
+
     def malloc_pages(self, n: int) -> Page:
         """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``)."""
-        return Page(Slab(n, "malloc"), 0)
+        return Page(self.new_slab(n, "malloc"), 0)
 
     def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
         """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
@@ -500,7 +512,7 @@ class Kernel(ABC):
                 run = (pa, 1)
             self.stolen.append(run)
             steal -= run[1]
-        self._page_init_loop(Page(Slab(pagecount, "boot page array"), 0), pagecount)
+        self._page_init_loop(Page(self.new_slab(pagecount, "boot page array"), 0), pagecount)
 
     def _steal_run(self, limit: int) -> tuple[int, int] | None:
         """Up to ``limit`` ``uvm_page_physget`` calls in one step, when they would all take
@@ -531,7 +543,7 @@ class Kernel(ABC):
     def uvm_page_init_fake(self, pagecount: int) -> Page:
         """The ATF tests' ``uvm_page_init_fake``: the ``uvm_page_init`` loop over a fresh
         ``pagecount``-entry slab, without sizing or stealing; returns the slab's first entry."""
-        pagearray = Page(Slab(pagecount, "boot slab"), 0)
+        pagearray = Page(self.new_slab(pagecount, "boot slab"), 0)
         self._page_init_loop(pagearray, pagecount)
         return pagearray
 

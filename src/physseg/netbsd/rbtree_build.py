@@ -16,7 +16,7 @@ from sortedcontainers import SortedList
 from physseg.core.alloc import SEGMENT, SLAB
 from physseg.core.pages import Page, Slab
 from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
-from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError
+from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError, KernelAssertionError
 from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
 from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
 from physseg.netbsd.segment import Segment, SlabExtent
@@ -199,8 +199,9 @@ class RBTreeKernel(Kernel):
         the kernel's order, else allocates a brand-new slab sized like ``uvmexp.npages``, and
         initialises the pages. Returns ``(False, None)`` when ``pfn`` is already managed (DEBUG
         check), when no record or slab can be allocated, or when the new slab cannot be carved
-        (node and slab leak, as in the kernel). Overlaps KASSERT; duplicates panic.
-        O(log n + E log E) for E slab extents."""
+        (node and slab leak, as in the kernel; the leaked slab gives its number back, so a
+        failed plug leaves :meth:`Kernel.new_slab`'s numbering as it was). Overlaps KASSERT;
+        duplicates panic. O(log n + E log E) for E slab extents."""
         if self._tree.find(pfn) is not None:
             return False, None
         ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
@@ -217,9 +218,14 @@ class RBTreeKernel(Kernel):
                 if slab is None:
                     self.uvm_physseg_free(ps, SIZEOF_UVM_PHYSSEG)
                     return False, None
-                self.uvm_physseg_seg_chomp_slab(ps, Page(slab, 0), slab.npages)
-                pgs = self.uvm_physseg_seg_alloc_from_slab(ps, pages)
+                try:
+                    self.uvm_physseg_seg_chomp_slab(ps, Page(slab, 0), slab.npages)
+                    pgs = self.uvm_physseg_seg_alloc_from_slab(ps, pages)
+                except KernelAssertionError:
+                    self._slab_ids -= 1
+                    raise
                 if pgs is None:
+                    self._slab_ids -= 1
                     return False, None
             else:
                 ps.ext = donor
@@ -244,7 +250,7 @@ class RBTreeKernel(Kernel):
         while slabpages >= pages:
             if self.allocator.allocate(SLAB, slabpages):
                 try:
-                    return Slab(slabpages, "Hotplug slab")
+                    return self.new_slab(slabpages, "Hotplug slab")
                 except MemoryError:
                     slabpages //= 2
                     continue
