@@ -10,7 +10,9 @@ differs (storage, lookup, iteration, plug, whole and middle unplug, physunload).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any, NoReturn
 
 import numpy as np
@@ -559,6 +561,118 @@ class Kernel(ABC):
             bank = self.uvm_physseg_get_next(bank)
         self.uvm.page_init_done = True
         self.version += 1
+
+    # ----------------------------------------------------------------- invariants
+    def check(self) -> None:
+        """Recompute every index the engine derives from its segments and compare; raises
+        ``AssertionError`` whose message starts with the name of the first broken invariant.
+
+        The build's own structure first (:meth:`_check_build`: the rbtree build's tree, entry
+        count, boot pool cursor, extent member counts and scavenging index; the static build's
+        segment count and BSEARCH order), then what both builds keep:
+
+        * ``segments disjoint``: no PFN lies in two live segments (the rbtree build KASSERTs it
+          on insertion; the static array leaves it to its callers, whose physload the DEBUG
+          check refuses only when its *first* PFN is managed, quirk 9);
+        * ``page array bounds``: a live segment's page array lies inside its slab;
+        * ``shared page entries``: no two live segments use the same entry of one slab;
+        * after boot, ``page phys_addr``: entry ``i`` of a live segment's page array holds
+          ``ctob(start + i)`` (at boot a page array only comes from a hand-made
+          ``uvm_physseg_init_seg``, which a boot-time front trim leaves behind, quirk 20);
+        * after boot, ``extent allocation``: a live segment's entries are allocated in its
+          extent, which carves the slab they are in and passes ``Extent.check()``.
+
+        Not checked, because the kernel does not keep them: ``uvmexp.npages`` against the
+        pages counted (quirks 5 and 6 make it drift) and ``physmem`` (never decremented, quirk
+        7). Nor are the lookup memo and batch table of :mod:`physseg.netbsd.lookup`. A kernel
+        that panicked or KASSERTed part-way through a call may legitimately fail the check
+        (the C kernel would not go on), as may one after a failed non-atomic middle unplug,
+        whose freed entries the segment still uses (§2.6 B).
+
+        Cost: O(n log n + R log R + P) for n live segments, R regions in their extents (each
+        extent's own ``check``) and P entries in their page arrays (compared vectorised, a
+        bounded chunk at a time)."""
+        self._check_build()
+        records = sorted(self.segments(), key=lambda seg: (seg.start, seg.end))
+        for low, high in pairwise(records):
+            if low.end > high.start:
+                raise AssertionError(f"segments disjoint: {low!r} and {high!r} overlap")
+        arrays = [seg for seg in records if seg.pgs is not None]
+        used: dict[int, tuple[Slab, list[tuple[int, int, Segment]]]] = {}
+        for seg in arrays:
+            assert seg.pgs is not None
+            first, n, slab = seg.pgs.index, seg.end - seg.start, seg.pgs.slab
+            if first < 0 or first + n > slab.npages:
+                raise AssertionError(
+                    f"page array bounds: {seg!r} uses entries [{first}, {first + n}) of {slab!r}"
+                )
+            used.setdefault(id(slab), (slab, []))[1].append((first, first + n, seg))
+        for slab, spans in used.values():
+            spans.sort(key=lambda span: (span[0], span[1]))
+            for (_, low_end, low), (high_first, high_end, high) in pairwise(spans):
+                if low_end > high_first:
+                    raise AssertionError(
+                        f"shared page entries: {low!r} and {high!r} both use entries"
+                        f" [{high_first}, {min(low_end, high_end)}) of {slab!r}"
+                    )
+        if not self.uvm.page_init_done:
+            return
+        carved: dict[int, tuple[SlabExtent, list[Segment]]] = {}
+        for seg in arrays:
+            assert seg.pgs is not None
+            self._check_phys_addr(seg, seg.pgs.slab, seg.pgs.index, seg.end - seg.start)
+            if seg.ext is not None and seg.end > seg.start:
+                carved.setdefault(id(seg.ext), (seg.ext, []))[1].append(seg)
+        for ext, users in carved.values():
+            self._check_extent_allocation(ext, users)
+
+    @abstractmethod
+    def _check_build(self) -> None:
+        """The build's part of :meth:`check`: its own storage and indexes."""
+
+    def _check_phys_addr(self, seg: Segment, slab: Slab, first: int, n: int) -> None:
+        """``slab.phys_addr[first + i] == ctob(seg.start + i)`` for ``i`` in ``[0, n)``, in
+        chunks of ``_INIT_CHUNK`` pages (bounded temporary memory). O(n), vectorised."""
+        shift = np.uint64(self.PAGE_SHIFT)
+        for chunk in range(0, n, _INIT_CHUNK):
+            size = min(_INIT_CHUNK, n - chunk)
+            held = slab.phys_addr[first + chunk : first + chunk + size]
+            pfns = np.arange(seg.start + chunk, seg.start + chunk + size, dtype=np.uint64)
+            wrong = np.flatnonzero(held != pfns << shift)
+            if wrong.size:
+                i = chunk + int(wrong[0])
+                raise AssertionError(
+                    f"page phys_addr: {seg!r}: pgs[{i}] (entry {first + i} of {slab!r}) holds"
+                    f" {int(held[int(wrong[0])]):#x}, not {self.ctob(seg.start + i):#x}"
+                )
+
+    def _check_extent_allocation(self, ext: SlabExtent, users: list[Segment]) -> None:
+        """Every one of ``users`` (live segments with ``ext``) has its entries allocated in
+        ``ext``, which carves their slab; ``ext`` itself passes ``Extent.check()``.
+        O(R log R + u log R) for R regions and u users."""
+        if ext.extent.destroyed:
+            raise AssertionError(f"extent allocation: {users[0]!r} uses destroyed {ext!r}")
+        try:
+            ext.extent.check()
+        except AssertionError as exc:
+            raise AssertionError(f"extent allocation: {ext!r}: {exc}") from None
+        regions = ext.extent.regions()
+        starts = [start for start, _ in regions]
+        for seg in users:
+            pgs = seg.pgs
+            assert pgs is not None
+            first, last = pgs.index, pgs.index + (seg.end - seg.start)
+            if pgs.slab is not ext.slab:
+                raise AssertionError(
+                    f"extent allocation: {seg!r} has entries of {pgs.slab!r}, its extent"
+                    f" carves {ext.slab!r}"
+                )
+            k = bisect_right(starts, first) - 1
+            if k < 0 or last > regions[k][0] + regions[k][1]:
+                raise AssertionError(
+                    f"extent allocation: {seg!r}: entries [{first}, {last}) are not allocated"
+                    f" in {ext!r}"
+                )
 
     # ----------------------------------------------------------------- unplug
     def uvm_physseg_unplug(self, pfn: int, pages: int, *, atomic: bool = False) -> bool:
