@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from physseg.cli import main
-from physseg.cli.state import PAUSE_ENV, load_state
+from physseg.cli.state import PAUSE_ENV, STATE_VERSION, load_state
 
 STATE = "physseg-state.json"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))
@@ -128,10 +128,12 @@ def test_a_newer_file_is_refused_by_every_command(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = json.loads((machine / STATE).read_text())
-    doc["version"] = 2
+    doc["version"] = STATE_VERSION + 1
     doc["written_by"] = "physseg 9.0"
     (machine / STATE).write_text(json.dumps(doc))
-    refused_everywhere(machine, capsys, "has format version 2, written by physseg 9.0")
+    refused_everywhere(
+        machine, capsys, f"has format version {STATE_VERSION + 1}, written by physseg 9.0"
+    )
 
 
 def test_a_corrupt_file_is_refused_by_the_real_command(machine: Path) -> None:

@@ -9,9 +9,12 @@ one.
 * The Pythonic face (``PhysMem``) must, at every fault point, either succeed or raise a typed
   ``PhysSegError`` and leave :func:`full_state` (snapshot, descriptors, page entries, counters)
   exactly as it was; the call that meets the fault may only succeed or raise
-  ``OutOfMemoryError``. ``PhysMem.check()`` must pass after every call.
+  ``OutOfMemoryError``. ``PhysMem.check()`` (the engine's ``Kernel.check()``) must pass
+  after every call.
 * The NetBSD face (``Kernel``) must do what the kernel does at that point, leaks and partial
-  effects included; each fault point below says what that is (digest §1.13, §2.4, §2.6).
+  effects included; each fault point below says what that is (digest §1.13, §2.4, §2.6), and
+  ``Kernel.check()`` passes after every call that returns, except where the kernel's own
+  failure path leaves a segment using freed page entries.
 
 Boot (``uvm_page_physload``, ``uvm_page_physget``, ``uvm_page_init``) has no fault points: the
 kernel uses the static segment pool, fixed extent storage and stolen pages before ``kmem`` is
@@ -210,6 +213,8 @@ def test_kernel_boot_makes_no_allocation() -> None:
     static.uvm_page_physload(0, 0x80, 0, 0x80, 0)
     static.uvm_page_init_fake(0x80)
     assert allocator.log == []
+    kernel.check()
+    static.check()
 
 
 def test_kernel_new_slab_plug_has_four_fault_points() -> None:
@@ -217,6 +222,7 @@ def test_kernel_new_slab_plug_has_four_fault_points() -> None:
     kernel = booted_kernel(allocator)
     assert kernel.uvm_physseg_plug(0x100, 0x10)[0]
     assert [kind for kind, _ in allocator.log] == [SEGMENT, SLAB, EXTENT, DESCRIPTOR]
+    kernel.check()
 
 
 def test_kernel_plug_record_allocation_fails_cleanly() -> None:
@@ -224,6 +230,7 @@ def test_kernel_plug_record_allocation_fails_cleanly() -> None:
     before = layout(kernel), kernel.uvmexp.npages, kernel.physmem
     assert kernel.uvm_physseg_plug(0x100, 0x10) == (False, None)
     assert (layout(kernel), kernel.uvmexp.npages, kernel.physmem) == before
+    kernel.check()
 
 
 def test_kernel_plug_retries_a_failed_slab_one_page_smaller() -> None:
@@ -234,6 +241,7 @@ def test_kernel_plug_retries_a_failed_slab_one_page_smaller() -> None:
     assert allocator.log[1:3] == [(SLAB, 0x40), (SLAB, 0x3F)]
     assert kernel.seg(upm).pgs.slab.npages == 0x3F
     assert kernel.physmem == 0x10
+    kernel.check()
 
 
 def test_kernel_plug_extent_header_failure_is_the_kassert_with_node_and_slab_leaked() -> None:
@@ -254,6 +262,37 @@ def test_kernel_plug_descriptor_failure_on_a_fresh_slab_leaks_node_and_slab_quir
     assert (layout(kernel), kernel.uvmexp.npages, kernel.physmem) == before
     assert [kind for kind, _ in allocator.log] == [SEGMENT, SLAB, EXTENT, DESCRIPTOR]
     assert kernel.uvm_physseg_find(0x100) == (None, None)
+    kernel.check()  # the leaked node and slab are out of reach
+
+
+@pytest.mark.parametrize("fail_at", [3, 4], ids=["extent header", "descriptor"])
+def test_kernel_plug_failing_after_its_new_slab_leaves_the_slab_numbering(fail_at: int) -> None:
+    """The leaked slab of a failed plug gives its number back: the next slab is number 2,
+    as if the failed plug had never run."""
+    kernel = booted_kernel(FailingAllocator(fail_at))
+    if fail_at == 3:
+        with pytest.raises(KernelAssertionError, match=r"seg->ext != NULL"):
+            kernel.uvm_physseg_plug(0x100, 0x10)
+    else:
+        assert kernel.uvm_physseg_plug(0x100, 0x10) == (False, None)
+    ok, upm = kernel.uvm_physseg_plug(0x100, 0x10)
+    assert ok and kernel.seg(upm).pgs.slab.ident == 2
+
+
+def test_physmem_refused_plug_leaves_later_snapshots_as_without_it() -> None:
+    def booted(allocator: Allocator) -> PhysMem:
+        pm = PhysMem(physseg_max=4, allocator=allocator)
+        pm.load(0, 0x40)
+        pm.boot(steal=False)
+        return pm
+
+    refused = booted(FailingAllocator(3))  # the new slab's extent header
+    with pytest.raises(OutOfMemoryError):
+        refused.plug(0x100, 0x10)
+    refused.plug(0x100, 0x10)
+    plain = booted(Allocator())
+    plain.plug(0x100, 0x10)
+    assert refused.snapshot() == plain.snapshot()
 
 
 def test_kernel_scavenging_descriptor_failure_falls_back_to_a_new_slab() -> None:
@@ -270,6 +309,7 @@ def test_kernel_scavenging_descriptor_failure_falls_back_to_a_new_slab() -> None
         DESCRIPTOR,
     ]
     assert kernel.seg(upm).pgs.slab is not kernel.seg(first).pgs.slab
+    kernel.check()
 
 
 @pytest.mark.parametrize(
@@ -286,6 +326,7 @@ def test_kernel_unplug_without_a_spare_descriptor_fails_and_changes_nothing(
     before = layout(kernel), kernel.uvmexp.npages, ext.extent.regions()
     assert not kernel.uvm_physseg_unplug(pfn, pages)
     assert (layout(kernel), kernel.uvmexp.npages, ext.extent.regions()) == before
+    kernel.check()
 
 
 def test_kernel_middle_unplug_descriptor_failure_changes_nothing() -> None:
@@ -294,20 +335,26 @@ def test_kernel_middle_unplug_descriptor_failure_changes_nothing() -> None:
     before = layout(kernel), kernel.uvmexp.npages
     assert not kernel.uvm_physseg_unplug(0x104, 4)
     assert (layout(kernel), kernel.uvmexp.npages) == before
+    kernel.check()
 
 
 def test_kernel_middle_unplug_record_failure_leaks_the_freed_entries() -> None:
     """Digest §2.6 B: the kernel frees the page entries, then fails to allocate the tail's
     record and returns false. The segment still covers the range, its entries are free in
-    the extent, and the next plug scavenges them: two live segments share page entries."""
+    the extent, and the next plug scavenges them: two live segments share page entries.
+    Kernel.check() reports both states: they are the kernel's, not invariants it keeps."""
     kernel = booted_kernel(FailingAllocator(6))
     _, upm = kernel.uvm_physseg_plug(0x100, 0x10)
     seg = kernel.seg(upm)
     assert not kernel.uvm_physseg_unplug(0x104, 4)
     assert fields(seg) == (0x100, 0x110, 0x100, 0x110, 0, 0)
     assert seg.ext.extent.regions() == [(0, 4), (8, 8)]
+    with pytest.raises(AssertionError, match=r"^extent allocation: .* are not allocated"):
+        kernel.check()
     _, other = kernel.uvm_physseg_plug(0x200, 4)
     assert kernel.seg(other).pgs == seg.pgs + 4
+    with pytest.raises(AssertionError, match=r"^shared page entries: "):
+        kernel.check()
 
 
 @pytest.mark.parametrize("fail_at", [5, 6], ids=["record", "descriptor"])
@@ -321,6 +368,7 @@ def test_kernel_atomic_middle_unplug_failure_changes_nothing(fail_at: int) -> No
     assert (layout(kernel), kernel.uvmexp.npages) == before
     assert kernel.seg(upm).ext.extent.regions() == regions
     assert [kind for kind, _ in allocator.log[4:]] == [SEGMENT, DESCRIPTOR][: fail_at - 4]
+    kernel.check()
 
 
 def test_kernel_boot_extent_overflow_descriptors_go_through_the_allocator() -> None:
@@ -331,3 +379,4 @@ def test_kernel_boot_extent_overflow_descriptors_go_through_the_allocator() -> N
     assert not kernel.uvm_physseg_unplug(0x10, 4)
     assert (layout(kernel), kernel.uvmexp.npages) == before
     assert allocator.log == [(DESCRIPTOR, 1)]
+    kernel.check()

@@ -14,7 +14,8 @@ Calls whose results the digest says differ are not generated: a middle unplug (t
 build panics), ``physunload_force`` below unavailable head pages (quirk 24: split vs truncate;
 every load here starts its avail window at its first page, which trims keep so), and a
 ``physload`` once the rbtree boot pool is used up (its slots are never reused, the static
-array's are). After a panic both kernels are dead and the machine only looks up PFNs.
+array's are). After a panic both kernels are dead and the machine only looks up PFNs; until
+then both pass ``Kernel.check()`` after every step.
 """
 
 from __future__ import annotations
@@ -223,6 +224,8 @@ class TwoBuilds(RuleBasedStateMachine):
         if self.dead:
             return
         tree, array = self.tree, self.array
+        tree.check()
+        array.check()
         assert observable(tree) == observable(array)
         assert tree.uvmexp.npages == array.uvmexp.npages - self.npages_skew
         assert (tree.physmem, array.physmem) == (0, self.loaded_pages)

@@ -7,7 +7,8 @@ face must refuse. It predicts the outcome from :class:`NaiveKernel` plus the fac
 (validation first, then the kernel): an accepted call must do what the model does; a refused
 call must raise the documented ``PhysSegError`` subclass and leave :func:`full_state` exactly as
 it was. After every step the engine underneath is compared with the model
-(:func:`check_agreement`) and ``PhysMem.check()`` must pass; no ``KernelPanic`` may escape.
+(:func:`check_agreement`) and ``PhysMem.check()`` (the engine's ``Kernel.check()``) must pass;
+no ``KernelPanic`` may escape.
 """
 
 from __future__ import annotations

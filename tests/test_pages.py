@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 
+import physseg.core.pages
 from physseg.core.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
-from physseg.netbsd import Kernel
+from physseg.netbsd import Kernel, make_kernel
+from physseg.netbsd import kernel as kernel_module
 
 
 def test_slab_is_zeroed_and_sized() -> None:
@@ -14,6 +18,40 @@ def test_slab_is_zeroed_and_sized() -> None:
     assert slab.nbytes == 16 * BYTES_PER_PAGE
     assert int(slab.phys_addr.sum()) == 0
     assert "test" in repr(slab)
+
+
+def test_a_slab_built_directly_has_the_default_number_or_the_one_given() -> None:
+    assert Slab(4).ident == 0
+    assert Slab(4, "test", ident=9).ident == 9
+    assert doctest.testmod(physseg.core.pages).failed == 0
+
+
+def test_each_kernel_numbers_its_own_slabs_in_creation_order() -> None:
+    first = make_kernel("rbtree", physseg_max=4)
+    second = make_kernel("rbtree", physseg_max=4)
+    assert first.malloc_pages(4).slab.ident == 1
+    assert first.new_slab(4, "test").ident == 2
+    assert second.malloc_pages(4).slab.ident == 1  # untouched by the first kernel's slabs
+    second.uvm_page_physload(0, 0x40, 0, 0x40, 0)
+    assert second.uvm_page_init_fake(0x40).slab.ident == 2
+    assert first.new_slab(4, "test").ident == 3
+    ok, upm = second.uvm_physseg_plug(0x100, 0x10)
+    assert ok and second.seg(upm).pgs.slab.ident == 3
+
+
+def test_a_slab_that_cannot_be_made_takes_no_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel = make_kernel("static", physseg_max=4)
+    with pytest.raises(ValueError, match="-1 pages"):
+        kernel.new_slab(-1, "test")
+
+    def host_refuses(npages: int, name: str, *, ident: int) -> Slab:
+        raise MemoryError(f"cannot allocate {npages} pages")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(kernel_module, "Slab", host_refuses)
+        with pytest.raises(MemoryError):
+            kernel.new_slab(1 << 40, "test")
+    assert kernel.new_slab(1, "test").ident == 1
 
 
 def test_negative_slab_is_refused() -> None:

@@ -30,7 +30,7 @@ from physseg import (
     UnsupportedOperationError,
 )
 from physseg.core.pages import Slab
-from physseg.netbsd import Kernel, make_kernel, rbtree_build
+from physseg.netbsd import Kernel, make_kernel
 from physseg.netbsd import kernel as kernel_module
 from support.naive import full_state
 
@@ -67,10 +67,10 @@ def small_host(limit: int) -> type[Slab]:
     pages (numpy raises ``MemoryError``), so that tests do not depend on this host."""
 
     class SmallHostSlab(Slab):
-        def __init__(self, npages: int, name: str = "slab") -> None:
+        def __init__(self, npages: int, name: str = "slab", *, ident: int = 0) -> None:
             if npages > limit:
                 raise MemoryError(f"cannot allocate {npages} pages")
-            super().__init__(npages, name)
+            super().__init__(npages, name, ident=ident)
 
     return SmallHostSlab
 
@@ -93,7 +93,7 @@ def test_plug_sized_from_a_negative_page_count_fits_the_host(
     ``(size_t)npages``; numpy's MemoryError escaped PhysMem.plug. Now (PhysMem, then the
     engine's slab loop in 362ce3e) the host's refusal counts as kmem's: a smaller slab."""
     pm = negative_npages()
-    monkeypatch.setattr(rbtree_build, "Slab", small_host(1 << 20))
+    monkeypatch.setattr(kernel_module, "Slab", small_host(1 << 20))
     view = pm.plug(100, 1)
     assert (view.start, view.end) == (100, 101)
     slab = pm.kernel.seg(pm.kernel.uvm_physseg_find(100)[0]).pgs.slab
@@ -105,7 +105,7 @@ def test_plug_on_a_host_with_no_memory_left_is_refused_cleanly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pm = negative_npages()
-    monkeypatch.setattr(rbtree_build, "Slab", small_host(0))
+    monkeypatch.setattr(kernel_module, "Slab", small_host(0))
     before = full_state(pm)
     with pytest.raises(OutOfMemoryError, match=r"plug \[0x64, 0x65\): no slab has room"):
         pm.plug(100, 1)
@@ -272,7 +272,7 @@ def test_kernel_plug_treats_an_impossible_slab_as_a_failed_allocation(
     kernel.uvm_page_init_fake(6)
     assert kernel.uvmexp.npages == -3
 
-    monkeypatch.setattr(rbtree_build, "Slab", small_host(1 << 20))
+    monkeypatch.setattr(kernel_module, "Slab", small_host(1 << 20))
     ok, upm = kernel.uvm_physseg_plug(100, 1)
     assert ok and kernel.uvm_physseg_get_entries() == 2
     assert kernel.seg(upm).pgs.slab.npages <= 1 << 20

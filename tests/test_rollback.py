@@ -49,6 +49,7 @@ def test_a_boot_that_cannot_steal_its_page_array_leaves_the_same_kernel_as_it_wa
     assert mem.kernel is kernel
     assert full_state(mem) == before
     assert handles(kernel) == before_handles
+    kernel.check()
     mem.boot(steal=False)  # and the kernel is still fully usable
     assert mem.booted
 
@@ -68,6 +69,7 @@ def test_a_steal_that_needs_a_boot_slot_leaves_every_handle_live() -> None:
     assert full_state(mem) == before
     assert handles(kernel) == before_handles
     assert [kernel.uvm_physseg_valid_p(h) for h, *_ in before_handles] == [True, True]
+    kernel.check()
 
 
 def test_a_host_out_of_memory_during_boot_rolls_back_in_place(

@@ -868,37 +868,12 @@ class PhysMem:
 
     def check(self) -> None:
         """Verify every invariant; raises ``AssertionError`` naming the broken one.
-        Segments disjoint; every page array's ``phys_addr`` matches its PFNs; no two live
-        segments share a page-array entry; every live page range allocated in its extent.
-        O(n log n + pages + n·R), R the regions of a slab extent."""
+
+        Everything is the engine's (:meth:`Kernel.check`: the build's indexes, segments
+        disjoint, page arrays matching their PFNs, unshared and allocated in their extents):
+        the face keeps no index of its own, and its calls leave the engine only in states that
+        complete kernel calls reach (a boot-time abort is rolled back, a run-time one leaves
+        nothing live behind), so the engine's check is the whole check.
+        O(n log n + R log R + P), see :meth:`Kernel.check`."""
         with self._lock:
-            tree = getattr(self._kernel, "tree", None)
-            if tree is not None:
-                tree.check()
-            records = sorted(self._kernel.segments(), key=lambda r: r.start)
-            for a, b in itertools.pairwise(records):
-                assert a.end <= b.start, f"segments {_view(a)} and {_view(b)} overlap"
-            used: dict[int, list[tuple[int, int]]] = {}
-            for record in records:
-                if record.pgs is None:
-                    continue
-                n = record.end - record.start
-                first = record.pgs.index
-                slab = record.pgs.slab
-                expected = np.arange(record.start, record.end, dtype=np.uint64) << np.uint64(
-                    self.page_shift
-                )
-                assert np.array_equal(slab.phys_addr[first : first + n], expected), (
-                    f"segment {_view(record)}: page array phys_addr does not match its PFNs"
-                )
-                used.setdefault(slab.ident, []).append((first, first + n))
-                if self.booted and record.ext is not None and n > 0:
-                    regions = record.ext.extent.regions()
-                    assert any(s <= first and first + n <= s + size for s, size in regions), (
-                        f"segment {_view(record)}: entries [{first}, {first + n}) are not"
-                        " allocated in its extent"
-                    )
-            for ident, spans in used.items():
-                spans.sort()
-                for (_, a_end), (b_start, _) in itertools.pairwise(spans):
-                    assert a_end <= b_start, f"slab #{ident}: two segments share entries"
+            self._kernel.check()

@@ -6,11 +6,19 @@ succeeded** on it, in the trace vocabulary of :mod:`physseg.cli.trace` (``physlo
 from the boot, then ``plug`` / ``unplug``). Rebuilding replays the log on a fresh ``PhysMem``:
 the engine is deterministic, so the replay reaches the very state that was saved, page-array
 placement and extent regions included, which a list of segments alone could not restore. The
-file also holds the resulting :class:`physseg.Snapshot` (slab numbers made canonical, see
-:func:`canonical_snapshot`); :func:`rebuild` checks that the replay reproduces it, and commands
-that only read (``show``, ``find``, ``map``) use it directly without rebuilding — booting a
-1 TiB map costs the engine a minute and gigabytes, reading its snapshot a few milliseconds.
-A SHA-256 checksum over the content detects any damage or hand edit.
+file also holds the resulting :class:`physseg.Snapshot`; :func:`rebuild` checks that the replay
+reproduces it, and commands that only read (``show``, ``find``, ``map``) use it directly without
+rebuilding — booting a 1 TiB map costs the engine a minute and gigabytes, reading its snapshot a
+few milliseconds. A SHA-256 checksum over the content detects any damage or hand edit.
+
+Slab numbers in the snapshot: format version 2 stores the engine's own ``Slab.ident``, which
+each kernel hands out 1, 2, 3... in creation order, so the replay on a fresh ``PhysMem`` gives
+the very same numbers and the snapshots compare as they are. Version 1 was written while slab
+numbers came from a process-wide counter: it stores each slab's rank among the snapshot's slabs
+in creation order (0, 1, 2...), which differs from the engine's numbers (from 1, and with a gap
+for every slab created and later dropped); a version-1 file is therefore compared after ranking
+the replay's numbers the same way (:func:`_saved_numbering`), and is written as version 2 by the
+next command that changes the machine.
 
 Writes are atomic: a temporary file in the same directory is written and fsynced, renamed over
 the old file, and the directory is fsynced, so a crash or a full disk leaves either the old
@@ -37,8 +45,9 @@ from physseg.physmem import PhysMem, Segment, SegmentState, Snapshot
 
 STATE_FORMAT: Final = "physseg-state"
 """The ``"format"`` field every state file carries."""
-STATE_VERSION: Final = 1
-"""The format version this physseg writes and the newest it reads."""
+STATE_VERSION: Final = 2
+"""The format version this physseg writes and the newest it reads (1: slab numbers ranked from
+0; 2: the engine's own slab numbers; see the module docstring)."""
 DEFAULT_STATE_PATH: Final = "physseg-state.json"
 """Where the command line keeps its state unless told otherwise (the working directory)."""
 _T = TypeVar("_T")
@@ -131,19 +140,23 @@ class FreeListName:
 @dataclass(slots=True)
 class MachineState:
     """Everything a state file holds. ``ops`` is the log of successful operations;
-    ``snapshot`` the canonical snapshot of the machine they build."""
+    ``snapshot`` the snapshot of the machine they build, its slab numbers as format ``version``
+    numbers them (see :data:`STATE_VERSION`)."""
 
     config: MachineConfig
     ops: list[TraceOp] = field(default_factory=list)
     snapshot: Snapshot | None = None
     map_info: MapInfo | None = None
     freelists: tuple[FreeListName, ...] = ()
+    version: int = STATE_VERSION
 
     def record(self, mem: PhysMem, ops: list[TraceOp]) -> None:
         """Append the operations that succeeded on ``mem`` (``find`` is not logged: it changes
-        nothing) and take ``mem``'s snapshot. O(len(ops) + segments)."""
+        nothing) and take ``mem``'s snapshot (in the current format's numbering).
+        O(len(ops) + segments)."""
         self.ops.extend(op for op in ops if not isinstance(op, Find))
-        self.snapshot = canonical_snapshot(mem.snapshot())
+        self.snapshot = mem.snapshot()
+        self.version = STATE_VERSION
 
     def freelist_name(self, index: int) -> str:
         """The name of free list ``index`` (``"VM_FREELIST_FIRST16"``), or ``"#<index>"``
@@ -154,11 +167,13 @@ class MachineState:
         return f"#{index}"
 
 
-def canonical_snapshot(snapshot: Snapshot) -> Snapshot:
-    """``snapshot`` with its page-array slab numbers renumbered 0, 1, 2... in creation order
-    (-1, "no page array", kept). Slab numbers come from a process-wide counter, so two equal
-    machines built at different times differ only there; their canonical snapshots are equal.
-    O(segments + extent regions)."""
+def _saved_numbering(snapshot: Snapshot, version: int) -> Snapshot:
+    """``snapshot`` (the engine's slab numbers) numbered as a state file of format ``version``
+    stores them: unchanged from version 2 on; for version 1, each slab's rank among the
+    snapshot's slabs in creation order (0, 1, 2...; -1, "no page array", kept), which is what
+    version-1 files hold. O(segments + extent regions)."""
+    if version >= 2:
+        return snapshot
     idents = sorted(
         {state.slab for state in snapshot.segments if state.slab >= 0}
         | {extent[0] for extent in snapshot.extents}
@@ -201,9 +216,10 @@ def rebuild(state: MachineState, path: Path) -> PhysMem:
     """A ``PhysMem`` in exactly the saved state: the configuration's fresh machine with every
     logged operation applied again. O(cost of the logged operations).
 
-    Raises ``StateMismatchError`` when an operation fails or the result's canonical snapshot
-    differs from the saved one (the file's log no longer describes its machine, e.g. after a
-    change of the engine)."""
+    Raises ``StateMismatchError`` when an operation fails or the result's snapshot differs from
+    the saved one (the file's log no longer describes its machine, e.g. after a change of the
+    engine). A version-1 file's snapshot is compared in its own numbering (see the module
+    docstring)."""
     try:
         mem = state.config.new_machine()
     except ValueError as exc:
@@ -219,7 +235,10 @@ def rebuild(state: MachineState, path: Path) -> PhysMem:
                 f"state file {path}: replaying logged operation {number} failed ({exc});"
                 " the file was not changed",
             ) from None
-    if state.snapshot is not None and canonical_snapshot(mem.snapshot()) != state.snapshot:
+    if (
+        state.snapshot is not None
+        and _saved_numbering(mem.snapshot(), state.version) != state.snapshot
+    ):
         raise StateMismatchError(
             path,
             f"state file {path}: replaying its {len(state.ops)} operations gives a different"
@@ -248,7 +267,7 @@ def _encode(state: MachineState) -> dict[str, object]:
     snap = state.snapshot
     doc: dict[str, object] = {
         "format": STATE_FORMAT,
-        "version": STATE_VERSION,
+        "version": state.version,
         "written_by": f"physseg {_version()}",
         "machine": {
             "backend": state.config.backend,
@@ -405,6 +424,7 @@ def _decode(doc: dict[str, object]) -> MachineState:
     info = doc.get("map")
     return MachineState(
         config,
+        version=_get(doc, "version", int),
         ops=ops,
         snapshot=None
         if snap is None

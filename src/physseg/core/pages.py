@@ -9,7 +9,6 @@ compares equal for the same entry and supports pointer arithmetic.
 
 from __future__ import annotations
 
-import itertools
 from typing import Final
 
 import numpy as np
@@ -23,23 +22,30 @@ PG_BUSY: Final = 0x02
 BYTES_PER_PAGE: Final = 10
 """Memory per simulated page: phys_addr (8) + free_list (1) + flags (1)."""
 
-_slab_ids = itertools.count(1)
-
 
 class Slab:
     """One page array of ``npages`` zeroed ``vm_page`` records.
 
     Columns: ``phys_addr`` (uint64, byte address), ``free_list`` (int8), ``flags`` (uint8).
     Allocation is O(1) in time (numpy's zeroed memory is committed lazily by the OS) and
-    :data:`BYTES_PER_PAGE` bytes per page once touched.
+    :data:`BYTES_PER_PAGE` bytes per page once touched. Raises ``ValueError`` for a negative
+    ``npages`` and ``MemoryError`` when the host cannot hold the array.
+
+    ``ident`` names the slab among those of one kernel: ``Kernel.new_slab`` numbers a kernel's
+    slabs 1, 2, 3... in creation order, so the same calls on two kernels give the same
+    numbers. The default, 0, marks a slab no kernel numbered (built directly, as tests do).
+    Nothing but a kernel's own slabs are ever compared by ``ident``.
+
+    >>> Slab(4, "demo", ident=7)
+    Slab#7('demo', npages=4)
     """
 
     __slots__ = ("flags", "free_list", "ident", "name", "npages", "phys_addr")
 
-    def __init__(self, npages: int, name: str = "slab") -> None:
+    def __init__(self, npages: int, name: str = "slab", *, ident: int = 0) -> None:
         if npages < 0:
             raise ValueError(f"a slab cannot have {npages} pages")
-        self.ident = next(_slab_ids)
+        self.ident = ident
         self.name = name
         self.npages = npages
         self.phys_addr: npt.NDArray[np.uint64] = np.zeros(npages, dtype=np.uint64)

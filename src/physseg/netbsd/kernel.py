@@ -10,8 +10,10 @@ differs (storage, lookup, iteration, plug, whole and middle unplug, physunload).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, ClassVar, NewType, NoReturn
 
 import numpy as np
@@ -194,6 +196,8 @@ class Kernel(ABC):
         self.PAGE_SHIFT = page_shift
         self.PAGE_SIZE = 1 << page_shift
         self.allocator = allocator if allocator is not None else Allocator()
+        self._slab_ids = 0
+        """Slabs this kernel has created: :meth:`new_slab` numbers the next one this plus 1."""
         self.uvmexp = UvmExp(self.PAGE_SIZE)
         self.uvm = UvmState()
         self.physmem = 0
@@ -454,6 +458,7 @@ class Kernel(ABC):
             self.physmem,
             list(self.stolen),
             self.uvm.page_init_done,
+            self._slab_ids,
         )
         return Checkpoint(records, extents, counters, self._save_build())
 
@@ -468,7 +473,8 @@ class Kernel(ABC):
         for ext, state, members in saved.extents:
             ext.extent.restore(state)
             ext.members = members
-        npages, physmem, stolen, page_init_done = saved.counters
+        npages, physmem, stolen, page_init_done, slab_ids = saved.counters
+        self._slab_ids = slab_ids
         self.uvmexp.npages = npages
         self.physmem = physmem
         self.stolen = list(stolen)
@@ -598,11 +604,21 @@ class Kernel(ABC):
         return True
 
     # ----------------------------------------------------------------- page arrays
+    def new_slab(self, npages: int, name: str) -> Slab:
+        """A fresh zeroed page array of ``npages`` entries, numbered by this kernel: its
+        ``ident`` is 1, 2, 3... in the order this kernel creates slabs, so the same calls on
+        two kernels give the same numbers whatever else the process does. Raises what
+        ``Slab`` raises (``ValueError``, ``MemoryError``); a refused slab takes no number.
+        O(1) (numpy commits the zeroed memory lazily)."""
+        slab = Slab(npages, name, ident=self._slab_ids + 1)
+        self._slab_ids += 1
+        return slab
+
     def malloc_pages(self, n: int) -> Page:
         """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``), as the pointer
         to its first entry. O(1): zeroed memory is committed lazily. Raises ``ValueError`` for
         ``n < 0``."""
-        return Page(Slab(n, "malloc"), 0)
+        return Page(self.new_slab(n, "malloc"), 0)
 
     def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
         """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
@@ -808,7 +824,7 @@ class Kernel(ABC):
                 run = (pa, 1)
             self.stolen.append(run)
             steal -= run[1]
-        self._page_init_loop(Page(Slab(pagecount, "boot page array"), 0), pagecount)
+        self._page_init_loop(Page(self.new_slab(pagecount, "boot page array"), 0), pagecount)
 
     def _steal_run(self, limit: int) -> tuple[int, int] | None:
         """Up to ``limit`` ``uvm_page_physget`` calls in one step, when they would all take
@@ -844,7 +860,7 @@ class Kernel(ABC):
         KASSERTs (``KernelAssertionError``) on a segment of zero pages; raises ``ValueError``
         for ``pagecount < 1``. It is the ``uvm_page_init`` loop over a fresh
         ``pagecount``-entry slab, without sizing or stealing; returns the slab's first entry."""
-        pagearray = Page(Slab(pagecount, "boot slab"), 0)
+        pagearray = Page(self.new_slab(pagecount, "boot slab"), 0)
         self._page_init_loop(pagearray, pagecount)
         return pagearray
 
@@ -860,6 +876,122 @@ class Kernel(ABC):
             bank = self.uvm_physseg_get_next(bank)
         self.uvm.page_init_done = True
         self.version += 1
+
+    # ----------------------------------------------------------------- invariants
+    def check(self) -> None:
+        """Recompute every index the engine derives from its segments and compare; raises
+        ``AssertionError`` whose message starts with the name of the first broken invariant.
+
+        The build's own structure first (:meth:`_check_build`: the rbtree build's tree, entry
+        count, boot pool cursor, extent member counts and scavenging index; the static build's
+        segment count and BSEARCH order), then what both builds keep:
+
+        * ``segments disjoint``: no PFN lies in two live segments (the rbtree build KASSERTs it
+          on insertion; the static array leaves it to its callers, whose physload the DEBUG
+          check refuses only when its *first* PFN is managed, quirk 9);
+        * ``page array bounds``: a live segment's page array lies inside its slab;
+        * ``shared page entries``: no two live segments use the same entry of one slab;
+        * after boot, ``page phys_addr``: entry ``i`` of a live segment's page array holds
+          ``ctob(start + i)`` (at boot a page array only comes from a hand-made
+          ``uvm_physseg_init_seg``, which a boot-time front trim leaves behind, quirk 20);
+        * after boot, ``extent allocation``: a live segment's entries are allocated in its
+          extent, which carves the slab they are in and passes ``Extent.check()``;
+        * ``lookup memo`` / ``lookup table``: every frame the per-call memo holds answers what
+          the kernel's search answers now, and a built batch table is of the current layout
+          (:meth:`physseg.netbsd.lookup.PageLookup.check`).
+
+        Not checked, because the kernel does not keep them: ``uvmexp.npages`` against the
+        pages counted (quirks 5 and 6 make it drift) and ``physmem`` (never decremented, quirk
+        7). A kernel
+        that panicked or KASSERTed part-way through a call may legitimately fail the check
+        (the C kernel would not go on), as may one after a failed non-atomic middle unplug,
+        whose freed entries the segment still uses (§2.6 B).
+
+        Cost: O(n log n + R log R + P + M log n) for n live segments, R regions in their
+        extents (each extent's own ``check``), P entries in their page arrays (compared
+        vectorised, a bounded chunk at a time) and M frames in the lookup memo."""
+        self._check_build()
+        self._lookup.check()
+        records = sorted(self.segments(), key=lambda seg: (seg.start, seg.end))
+        for low, high in pairwise(records):
+            if low.end > high.start:
+                raise AssertionError(f"segments disjoint: {low!r} and {high!r} overlap")
+        arrays = [seg for seg in records if seg.pgs is not None]
+        used: dict[int, tuple[Slab, list[tuple[int, int, Segment]]]] = {}
+        for seg in arrays:
+            assert seg.pgs is not None
+            first, n, slab = seg.pgs.index, seg.end - seg.start, seg.pgs.slab
+            if first < 0 or first + n > slab.npages:
+                raise AssertionError(
+                    f"page array bounds: {seg!r} uses entries [{first}, {first + n}) of {slab!r}"
+                )
+            used.setdefault(id(slab), (slab, []))[1].append((first, first + n, seg))
+        for slab, spans in used.values():
+            spans.sort(key=lambda span: (span[0], span[1]))
+            for (_, low_end, low), (high_first, high_end, high) in pairwise(spans):
+                if low_end > high_first:
+                    raise AssertionError(
+                        f"shared page entries: {low!r} and {high!r} both use entries"
+                        f" [{high_first}, {min(low_end, high_end)}) of {slab!r}"
+                    )
+        if not self.uvm.page_init_done:
+            return
+        carved: dict[int, tuple[SlabExtent, list[Segment]]] = {}
+        for seg in arrays:
+            assert seg.pgs is not None
+            self._check_phys_addr(seg, seg.pgs.slab, seg.pgs.index, seg.end - seg.start)
+            if seg.ext is not None and seg.end > seg.start:
+                carved.setdefault(id(seg.ext), (seg.ext, []))[1].append(seg)
+        for ext, users in carved.values():
+            self._check_extent_allocation(ext, users)
+
+    @abstractmethod
+    def _check_build(self) -> None:
+        """The build's part of :meth:`check`: its own storage and indexes."""
+
+    def _check_phys_addr(self, seg: Segment, slab: Slab, first: int, n: int) -> None:
+        """``slab.phys_addr[first + i] == ctob(seg.start + i)`` for ``i`` in ``[0, n)``, in
+        chunks of ``_INIT_CHUNK`` pages (bounded temporary memory). O(n), vectorised."""
+        shift = np.uint64(self.PAGE_SHIFT)
+        for chunk in range(0, n, _INIT_CHUNK):
+            size = min(_INIT_CHUNK, n - chunk)
+            held = slab.phys_addr[first + chunk : first + chunk + size]
+            pfns = np.arange(seg.start + chunk, seg.start + chunk + size, dtype=np.uint64)
+            wrong = np.flatnonzero(held != pfns << shift)
+            if wrong.size:
+                i = chunk + int(wrong[0])
+                raise AssertionError(
+                    f"page phys_addr: {seg!r}: pgs[{i}] (entry {first + i} of {slab!r}) holds"
+                    f" {int(held[int(wrong[0])]):#x}, not {self.ctob(seg.start + i):#x}"
+                )
+
+    def _check_extent_allocation(self, ext: SlabExtent, users: list[Segment]) -> None:
+        """Every one of ``users`` (live segments with ``ext``) has its entries allocated in
+        ``ext``, which carves their slab; ``ext`` itself passes ``Extent.check()``.
+        O(R log R + u log R) for R regions and u users."""
+        if ext.extent.destroyed:
+            raise AssertionError(f"extent allocation: {users[0]!r} uses destroyed {ext!r}")
+        try:
+            ext.extent.check()
+        except AssertionError as exc:
+            raise AssertionError(f"extent allocation: {ext!r}: {exc}") from None
+        regions = ext.extent.regions()
+        starts = [start for start, _ in regions]
+        for seg in users:
+            pgs = seg.pgs
+            assert pgs is not None
+            first, last = pgs.index, pgs.index + (seg.end - seg.start)
+            if pgs.slab is not ext.slab:
+                raise AssertionError(
+                    f"extent allocation: {seg!r} has entries of {pgs.slab!r}, its extent"
+                    f" carves {ext.slab!r}"
+                )
+            k = bisect_right(starts, first) - 1
+            if k < 0 or last > regions[k][0] + regions[k][1]:
+                raise AssertionError(
+                    f"extent allocation: {seg!r}: entries [{first}, {last}) are not allocated"
+                    f" in {ext!r}"
+                )
 
     # ----------------------------------------------------------------- unplug
     def uvm_physseg_unplug(self, pfn: int, pages: int, *, atomic: bool = False) -> bool:

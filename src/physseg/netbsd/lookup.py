@@ -215,14 +215,16 @@ class PageLookup:
         for pfn, entry in self.memo.items():
             upm, off = source.uvm_physseg_find(pfn)
             expected = None if off is None else _entry(source.seg(upm), pfn)
-            assert entry == expected, (
-                f"lookup memo: frame {pfn:#x} holds {entry!r}, the kernel's search gives"
-                f" {expected!r}"
-            )
+            if entry != expected:
+                raise AssertionError(
+                    f"lookup memo: frame {pfn:#x} holds {entry!r}, the kernel's search gives"
+                    f" {expected!r}"
+                )
         table = self._table
-        assert table is None or table.version == source.version, (
-            f"lookup table built for layout {table.version}, kernel is at {source.version}"
-        )
+        if table is not None and table.version != source.version:
+            raise AssertionError(
+                f"lookup table: built for layout {table.version}, the kernel is at {source.version}"
+            )
 
 
 def _entry(seg: Segment, pfn: int) -> FrameEntry:

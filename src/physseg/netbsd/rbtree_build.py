@@ -17,7 +17,12 @@ from sortedcontainers import SortedList
 from physseg.core.alloc import SEGMENT, SLAB
 from physseg.core.pages import Page, Slab
 from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
-from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError, Reason
+from physseg.errors import (
+    ExtentNoDescriptorError,
+    ExtentNoSpaceError,
+    KernelAssertionError,
+    Reason,
+)
 from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
 from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
 from physseg.netbsd.segment import Segment, SlabExtent
@@ -163,6 +168,60 @@ class RBTreeKernel(Kernel):
         if seg.pgs is not None:
             self._starts.setdefault(seg.ext, SortedList()).add(seg.start)
 
+    # ----------------------------------------------------------------- invariants
+    def _check_build(self) -> None:
+        """The rbtree build's part of :meth:`Kernel.check`: ``red-black tree``
+        (``RBTree.check``: links, colours, ordering, size; two in-order segments that overlap
+        trip the ops' KASSERT), ``nentries`` (equals the tree's size), ``boot pool cursor``
+        (``nseg`` in ``[0, VM_PHYSSEG_MAX]``: the KASSERT that guards the pool fires after the
+        increment, so a kernel that hit it fails here), ``boot pool slot`` (every live pool
+        record sits below ``nseg``), ``extent members`` (each live extent counts the live
+        segments that use it) and ``scavenging index`` (per extent, the sorted starts of its
+        live segments that have a page array). O(n log n) for n segments."""
+        try:
+            self._tree.check()
+        except KernelAssertionError as exc:
+            raise AssertionError(
+                f"red-black tree: ordering: two in-order segments overlap (KASSERT {exc})"
+            ) from None
+        except AssertionError as exc:
+            raise AssertionError(f"red-black tree: {exc}") from None
+        if self._nentries != len(self._tree):
+            raise AssertionError(
+                f"nentries: uvm_physseg_graph.nentries is {self._nentries}, the tree holds"
+                f" {len(self._tree)} segments"
+            )
+        if not 0 <= self.nseg <= self.VM_PHYSSEG_MAX:
+            raise AssertionError(
+                f"boot pool cursor: nseg {self.nseg} is outside [0, VM_PHYSSEG_MAX ="
+                f" {self.VM_PHYSSEG_MAX}]"
+            )
+        members: dict[int, tuple[SlabExtent, int]] = {}
+        starts: dict[SlabExtent | None, list[int]] = {}
+        for seg in self._tree:
+            if seg.pool_slot >= self.nseg:
+                raise AssertionError(
+                    f"boot pool slot: {seg!r} sits in slot {seg.pool_slot}, at or past nseg"
+                    f" {self.nseg}"
+                )
+            if seg.ext is not None:
+                ext, count = members.get(id(seg.ext), (seg.ext, 0))
+                members[id(ext)] = (ext, count + 1)
+            if seg.pgs is not None:
+                starts.setdefault(seg.ext, []).append(seg.start)
+        for ext, count in members.values():
+            if ext.members != count:
+                raise AssertionError(
+                    f"extent members: {ext!r} counts {ext.members}, {count} live segments use it"
+                )
+        kept = {ext: list(keys) for ext, keys in self._starts.items()}
+        if kept != starts:
+            which = next(e for e in kept.keys() | starts.keys() if kept.get(e) != starts.get(e))
+            raise AssertionError(
+                f"scavenging index: the starts kept for {which!r} are {kept.get(which)}, its"
+                f" live segments with a page array start at {starts.get(which)}"
+            )
+
     # ----------------------------------------------------------------- allocation
     def uvm_physseg_alloc(self, size: int) -> Segment | None:
         """``uvm_physseg_alloc(size)``, ``size`` in bytes: at boot the next ``size / sizeof``
@@ -266,7 +325,8 @@ class RBTreeKernel(Kernel):
         the kernel's order, else allocates a brand-new slab sized like ``uvmexp.npages``, and
         initialises the pages. Returns ``(False, None)`` when ``pfn`` is already managed (DEBUG
         check), when no record or slab can be allocated, or when the new slab cannot be carved
-        (node and slab leak, as in the kernel).
+        (node and slab leak, as in the kernel; the leaked slab gives its number back, so a
+        failed plug leaves :meth:`Kernel.new_slab`'s numbering as it was).
 
         O(log n) at boot. After it O(log n + E log E) to find the page entries (O(n) if a
         segment has a page array but no extent, which only a hand-made ``init_seg`` makes),
@@ -294,9 +354,14 @@ class RBTreeKernel(Kernel):
                 if slab is None:
                     self.uvm_physseg_free(ps, SIZEOF_UVM_PHYSSEG)
                     return False, None
-                self.uvm_physseg_seg_chomp_slab(Handle(ps), Page(slab, 0), slab.npages)
-                pgs = self.uvm_physseg_seg_alloc_from_slab(Handle(ps), pages)
+                try:
+                    self.uvm_physseg_seg_chomp_slab(Handle(ps), Page(slab, 0), slab.npages)
+                    pgs = self.uvm_physseg_seg_alloc_from_slab(Handle(ps), pages)
+                except KernelAssertionError:
+                    self._slab_ids -= 1
+                    raise
                 if pgs is None:
+                    self._slab_ids -= 1
                     return False, None
             else:
                 ps.ext = donor
@@ -321,7 +386,7 @@ class RBTreeKernel(Kernel):
         while slabpages >= pages:
             if self.allocator.allocate(SLAB, slabpages):
                 try:
-                    return Slab(slabpages, "Hotplug slab")
+                    return self.new_slab(slabpages, "Hotplug slab")
                 except MemoryError:
                     slabpages //= 2
                     continue

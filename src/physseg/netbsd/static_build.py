@@ -102,6 +102,27 @@ class StaticKernel(Kernel):
     def _index_add(self, seg: Segment) -> None:
         """The static build keeps no index beside the array itself."""
 
+    # ----------------------------------------------------------------- invariants
+    def _check_build(self) -> None:
+        """The static build's part of :meth:`Kernel.check`: ``vm_nphysseg`` in
+        ``[0, VM_PHYSSEG_MAX]``, and with BSEARCH ``BSEARCH order`` (the used slots ascend by
+        start, equal starts allowed: plug inserts before the first larger start and trims
+        never move a segment past a neighbour it does not overlap). RANDOM promises no order,
+        and BIGFIRST's size order holds only at insertion (a trim shrinks a segment in place),
+        so neither is checked. O(n)."""
+        if not 0 <= self._n <= self.VM_PHYSSEG_MAX:
+            raise AssertionError(
+                f"vm_nphysseg: {self._n} is outside [0, VM_PHYSSEG_MAX = {self.VM_PHYSSEG_MAX}]"
+            )
+        if self.VM_PHYSSEG_STRAT == VM_PSTRAT_BSEARCH:
+            segs = self._segs
+            for i in range(1, self._n):
+                if segs[i - 1].start > segs[i].start:
+                    raise AssertionError(
+                        f"BSEARCH order: vm_physmem[{i - 1}] {segs[i - 1]!r} starts after"
+                        f" vm_physmem[{i}] {segs[i]!r}"
+                    )
+
     # ----------------------------------------------------------------- lookup and walk
     def uvm_physseg_valid_p(self, upm: Any) -> bool:
         """False for -1 and for the current count; True at boot (no bounds check, quirk 4);
