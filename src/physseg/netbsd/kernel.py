@@ -30,8 +30,8 @@ from physseg.errors import (
     KernelPanic,
     Reason,
 )
+from physseg.netbsd.atf import AtfHarness
 from physseg.netbsd.constants import (
-    EAGAIN,
     ENOMEM,
     EX_MALLOCOK,
     PADDR_INVALID,
@@ -129,7 +129,7 @@ def panic(message: str, reason: Reason = Reason.PANIC) -> NoReturn:
     raise KernelPanic(message, reason)
 
 
-class Kernel(ABC):
+class Kernel(AtfHarness, ABC):
     """NetBSD's uvm_physseg C API one-to-one; see ``docs/netbsd-api.md``.
 
     ``Kernel(backend="rbtree" | "static", physseg_max=1, strategy="bsearch", nfreelist=4,
@@ -614,12 +614,6 @@ class Kernel(ABC):
         self._slab_ids += 1
         return slab
 
-    def malloc_pages(self, n: int) -> Page:
-        """A fresh zeroed array of ``n`` vm_pages (the ATF tests' ``malloc``), as the pointer
-        to its first entry. O(1): zeroed memory is committed lazily. Raises ``ValueError`` for
-        ``n < 0``."""
-        return Page(self.new_slab(n, "malloc"), 0)
-
     def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
         """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
         free the pages in the avail window (``uvmexp.npages += ...``). O(pages), vectorised,
@@ -706,22 +700,6 @@ class Kernel(ABC):
         except (ExtentNoSpaceError, ExtentNoDescriptorError):
             return None
         return Page(ext.slab, index)
-
-    def extent_alloc(
-        self, ext: SlabExtent, size: int, alignment: int = 1, boundary: int = 0, flags: int = 0
-    ) -> tuple[int, Page | None]:
-        """``extent_alloc()`` in vm_page units → ``(0, page)``, ``(ENOMEM, None)`` (no
-        descriptor) or ``(EAGAIN, None)`` (no space); ``page`` points at the first entry.
-        O(log R) for ``alignment == 1`` and ``boundary == 0``, else O(R). Raises ``ValueError``
-        for a bad size, alignment or boundary, ``ExtentDestroyedError`` for a destroyed
-        extent."""
-        try:
-            index = ext.extent.alloc(size, alignment, boundary, malloc_ok=bool(flags & EX_MALLOCOK))
-        except ExtentNoDescriptorError:
-            return ENOMEM, None
-        except ExtentNoSpaceError:
-            return EAGAIN, None
-        return 0, Page(ext.slab, index)
 
     def extent_free(self, ext: SlabExtent, start: Page, size: int, flags: int = 0) -> int:
         """``extent_free()`` of ``size`` vm_page entries from ``start`` → 0, or ``ENOMEM`` when
