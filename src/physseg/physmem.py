@@ -255,26 +255,14 @@ class PhysMem:
             )
         number = int(value)
         if number < minimum:
-            raise InvalidArgumentError(
-                op,
-                Reason.TOO_SMALL,
-                pfn=pfn,
-                name=name,
-                value=number,
-                limit=minimum,
-                page_shift=self.page_shift,
-            )
-        if maximum is not None and number > maximum:
-            raise InvalidArgumentError(
-                op,
-                Reason.TOO_LARGE,
-                pfn=pfn,
-                name=name,
-                value=number,
-                limit=maximum,
-                page_shift=self.page_shift,
-            )
-        return number
+            reason, limit = Reason.TOO_SMALL, minimum
+        elif maximum is not None and number > maximum:
+            reason, limit = Reason.TOO_LARGE, maximum
+        else:
+            return number
+        raise InvalidArgumentError(
+            op, reason, pfn=pfn, name=name, value=number, limit=limit, page_shift=self.page_shift
+        )
 
     def _range(self, op: str, pfn: object, npages: object) -> tuple[int, int]:
         first = self._int(op, "pfn", pfn)

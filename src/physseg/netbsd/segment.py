@@ -100,34 +100,14 @@ class Segment(RBNode):
 
     def save(self) -> tuple[Any, ...]:
         """The record's fields (not its tree linkage), for :meth:`restore`. O(1)."""
-        return (
-            self.start,
-            self.end,
-            self.avail_start,
-            self.avail_end,
-            self.pgs,
-            self.ext,
-            self.free_list,
-            self.start_hint,
-            self.pmseg,
-            self.pmseg.dummy_variable,
-        )
+        return (*(getattr(self, name) for name in _SAVED_FIELDS), self.pmseg.dummy_variable)
 
     def restore(self, fields: tuple[Any, ...]) -> None:
         """Write back the fields :meth:`save` took (``pgs`` and ``ext`` are the same objects
         again, and so is the embedded ``pmseg``). O(1)."""
-        (
-            self.start,
-            self.end,
-            self.avail_start,
-            self.avail_end,
-            self.pgs,
-            self.ext,
-            self.free_list,
-            self.start_hint,
-            self.pmseg,
-            dummy,
-        ) = fields
+        *values, dummy = fields
+        for name, value in zip(_SAVED_FIELDS, values, strict=True):
+            setattr(self, name, value)
         self.pmseg.dummy_variable = dummy
 
     def __repr__(self) -> str:
@@ -135,3 +115,17 @@ class Segment(RBNode):
             f"Segment([{self.start:#x}, {self.end:#x}) avail [{self.avail_start:#x}, "
             f"{self.avail_end:#x}) free_list={self.free_list})"
         )
+
+
+_SAVED_FIELDS = (
+    "start",
+    "end",
+    "avail_start",
+    "avail_end",
+    "pgs",
+    "ext",
+    "free_list",
+    "start_hint",
+    "pmseg",
+)
+"""The fields :meth:`Segment.save` copies (``pmseg`` first by identity, then its value)."""
