@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,14 @@ from physseg.memmap import ATF_FREELISTS, load_map, plan_boot
 from physseg.netbsd import IMAGE_FORMAT, Handle, Kernel, KernelImage, load_image, save_image
 from physseg.netbsd import image as image_module
 from physseg.pagealloc import PageAllocator
-from support.image_corruptions import CORRUPTIONS, Corruption, copy_image, corrupted, rbtree_base
+from support.image_corruptions import (
+    CORRUPTIONS,
+    Corruption,
+    copy_image,
+    corrupted,
+    rbtree_base,
+    static_base,
+)
 from support.naive import full_state
 
 UNIVERSE = 128
@@ -590,12 +597,13 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+@pytest.mark.parametrize("base", [rbtree_base, static_base], ids=["rbtree", "static"])
 @settings(max_examples=max(20, settings.default.max_examples))
 @given(data=st.data())
 def test_random_damage_is_refused_with_image_error_or_loads_a_checked_kernel(
-    data: st.DataObject,
+    base: Callable[[], KernelImage], data: st.DataObject
 ) -> None:
-    meta, arrays = copy_image(rbtree_base())
+    meta, arrays = copy_image(base())
     for _ in range(data.draw(st.integers(1, 3))):
         if data.draw(st.booleans()):
             paths = [p for p in _paths(meta) if p]

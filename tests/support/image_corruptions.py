@@ -224,6 +224,10 @@ def _two_slabs_one_ident(meta: Meta, arrays: Arrays) -> None:
     meta["slabs"][1]["ident"] = meta["slabs"][0]["ident"]
 
 
+def _slabs_reversed(meta: Meta, arrays: Arrays) -> None:
+    meta["slabs"].reverse()
+
+
 def _stray_extent(meta: Meta, arrays: Arrays) -> None:
     meta["extents"].append(copy.deepcopy(meta["extents"][0]))
 
@@ -255,6 +259,8 @@ CORRUPTIONS: tuple[Corruption, ...] = (
     Corruption("format a string", R, _set("format", "1"), "meta.format"),
     Corruption("unknown meta key", R, _set("comment", "hand-edited"), "meta"),
     Corruption("records missing", R, _drop("", "records"), "meta"),
+    Corruption("records a dict", R, _set("records", {}), "meta.records"),
+    Corruption("arrays a list", R, lambda m, a: KernelImage(m, list(a.values())), "arrays"),  # type: ignore[arg-type]
     # --- configuration
     Corruption("unknown backend", R, _set("config.backend", "btree"), "meta.config.backend"),
     Corruption("unknown strategy", R, _set("config.strategy", "best"), "meta.config.strategy"),
@@ -294,6 +300,7 @@ CORRUPTIONS: tuple[Corruption, ...] = (
     ),
     Corruption("negative slab size", R, _set("slabs[0].npages", -1), "meta.slabs[0].npages"),
     Corruption("two slabs, one ident", R, _two_slabs_one_ident, "meta.slabs[1].ident"),
+    Corruption("slabs out of ident order", R, _slabs_reversed, "meta.slabs[1].ident"),
     Corruption("unreferenced slab", R, _unreferenced_slab, "meta.slabs[2]"),
     Corruption(
         "more runs than entries", R, _set("slabs[0].runs.flags", 1 << 40), "meta.slabs[0].runs"
@@ -348,6 +355,7 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         "meta.records[0].dummy_variable",
     ),
     Corruption("pgs of a missing slab", R, _set("records[0].pgs", [99, 0]), "meta.records[0].pgs"),
+    Corruption("pgs a triple", R, _set("records[0].pgs", [1, 0, 0]), "meta.records[0].pgs"),
     Corruption("ext of a missing extent", R, _set("records[0].ext", 9), "meta.records[0].ext"),
     Corruption("overlapping segments", R, _overlap, "meta.records[1]"),
     Corruption("pool slot used twice", R, _slot_twice, "meta.records[3].pool_slot"),
