@@ -742,6 +742,67 @@ def test_check_detects_a_broken_invariant(corruption: str) -> None:
 # -- stateful comparison with a naive model -------------------------------------------------
 
 
+# ----------------------------------------------------------------- plain data
+def test_plain_data_round_trip_rebuilds_regions_gaps_and_descriptors() -> None:
+    ext = fragmented([(0, 5), (10, 3), (50, 20)], fixed_descriptors=2)
+    plain = ext.to_plain()
+    assert plain["regions"] == [[0, 5, True], [10, 3, True], [50, 20, False]]
+    twin = Extent.from_plain(plain)
+    twin.check()
+    assert state(twin) == state(ext)
+    assert twin.alloc(5, malloc_ok=True) == ext.alloc(5, malloc_ok=True)
+    assert state(twin) == state(ext)
+
+
+def test_plain_data_of_a_destroyed_extent_stays_destroyed() -> None:
+    ext = fragmented([(0, 5)], fixed_descriptors=3)
+    ext.destroy()
+    twin = Extent.from_plain(ext.to_plain())
+    assert twin.destroyed and twin.to_plain() == ext.to_plain()
+    with pytest.raises(ExtentDestroyedError):
+        twin.alloc(1)
+
+
+def test_from_plain_asks_the_allocator_for_nothing() -> None:
+    allocator = Allocator()
+    Extent.from_plain(fragmented([(0, 5), (10, 3)]).to_plain(), allocator)
+    assert allocator.calls == 0
+
+
+def _plain(**changes: object) -> dict[str, object]:
+    plain = fragmented([(0, 5), (10, 3)], fixed_descriptors=3).to_plain()
+    plain.update(changes)
+    return plain
+
+
+BAD_PLAIN = {
+    "not a dict": [1, 2],
+    "missing key": {k: v for k, v in _plain().items() if k != "free_static"},
+    "unknown key": _plain(colour="red"),
+    "name not a str": _plain(name=7),
+    "bool where an int belongs": _plain(start=False),
+    "negative start": _plain(start=-1),
+    "end below start": _plain(start=50, end=40, regions=[], free_static=3),
+    "end past u_long": _plain(end=1 << 64),
+    "destroyed not a bool": _plain(destroyed=0),
+    "region not a triple": _plain(regions=[[0, 5]]),
+    "empty region": _plain(regions=[[0, 0, True]]),
+    "region outside the extent": _plain(regions=[[95, 10, True]], free_static=2),
+    "regions unsorted": _plain(regions=[[10, 3, True], [0, 5, True]]),
+    "regions overlap": _plain(regions=[[0, 5, True], [3, 5, True]]),
+    "regions touch (not coalesced)": _plain(regions=[[0, 5, True], [5, 3, True]]),
+    "static descriptors miscounted": _plain(free_static=2),
+    "static descriptor in a dynamic extent": _plain(fixed=None, free_static=0),
+    "destroyed with regions": _plain(destroyed=True),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(BAD_PLAIN))
+def test_from_plain_refuses_inconsistent_data(corruption: str) -> None:
+    with pytest.raises(ValueError):
+        Extent.from_plain(BAD_PLAIN[corruption])
+
+
 class NaiveExtent:
     """The extent as a list of booleans, one per unit, deciding everything by brute force.
 
@@ -927,6 +988,12 @@ class ExtentAgainstNaiveModel(RuleBasedStateMachine):
     @rule(size=st.integers(1, 50))
     def fits(self, size: int) -> None:
         assert self.ext.fits(size) == self.model.fits(size)
+
+    @rule()
+    def round_trip_through_plain_data(self) -> None:
+        """Go on with the extent rebuilt from its plain data, on the same allocator: every
+        later decision must still be the model's."""
+        self.ext = Extent.from_plain(self.ext.to_plain(), self.ext._allocator)
 
     @invariant()
     def same_state(self) -> None:

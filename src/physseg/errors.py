@@ -14,6 +14,9 @@ Three families live here:
 * ``ExtentError`` and its subclasses mirror extent(9)'s error numbers; a failed call leaves
   the extent unchanged.
 
+``ImageError`` stands apart: an engine image (``physseg.netbsd.image``) was refused, naming the
+part of the image (``what``) and why (``reason``).
+
 >>> err = RangeNotManagedError("unplug", Reason.IN_HOLE, pfn=0x40, npages=1, page_shift=12)
 >>> str(err)
 'unplug [0x40, 0x41): pfn 0x40 is in a hole'
@@ -375,3 +378,25 @@ class ExtentRegionNotFoundError(ExtentError):
 
 class ExtentDestroyedError(ExtentError):
     """The extent has been destroyed and can no longer be used."""
+
+
+class ImageError(ValueError):
+    """An engine image was refused (``physseg.netbsd.load_image``): ``what`` names the part of
+    the image (``"meta.slabs[1].npages"``, ``"arrays.flags_count"``, ``"kernel"`` for the
+    rebuilt kernel's invariants), ``reason`` says what is wrong with it. The message is
+    rendered from the two; nothing was built.
+
+    >>> err = ImageError("meta.format", "format 2 is newer than this physseg (1)")
+    >>> str(err)
+    'image meta.format: format 2 is newer than this physseg (1)'
+    >>> err.what, isinstance(err, ValueError)
+    ('meta.format', True)
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(what, reason)
+        self.what = what
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"image {self.what}: {self.reason}"

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -431,6 +432,141 @@ class Extent:
         for slot, value in copy.deepcopy(state.slots).items():
             setattr(self, slot, value)
 
+    def to_plain(self) -> dict[str, Any]:
+        """The extent's whole state as plain data (str, int, bool, None and lists: JSON-able),
+        for :meth:`from_plain`: ``name``, ``start``, ``end`` (inclusive), ``fixed`` (the
+        descriptor budget of an ``EX_FIXED`` extent, ``None`` for a dynamic one),
+        ``free_static`` (static descriptors on the freelist), ``destroyed`` and ``regions``, a
+        list of ``[start, size, static]`` ascending (``static``: whether the region holds a
+        descriptor of the fixed freelist). The gap index is derived, so it is not included; the
+        allocator is not state. O(n). Raises nothing, destroyed or not.
+
+        >>> ex = Extent("demo", 0, 99, fixed_descriptors=2)
+        >>> ex.alloc(10)
+        0
+        >>> ex.to_plain()["regions"], ex.to_plain()["free_static"]
+        ([[0, 10, True]], 1)
+        """
+        by_start = self._by_start
+        return {
+            "name": self._name,
+            "start": self._start,
+            "end": self._end,
+            "fixed": self._fixed,
+            "free_static": self._free_static,
+            "destroyed": self._destroyed,
+            "regions": [
+                [start, by_start[start].end - start + 1, by_start[start].static]
+                for start in self._starts
+            ],
+        }
+
+    @classmethod
+    def from_plain(cls, data: Any, allocator: Allocator | None = None) -> Extent:
+        """An extent in the state :meth:`to_plain` described, its gap index rebuilt from the
+        regions, drawing later descriptors from ``allocator`` (default ``Allocator()``; it is
+        not asked for anything now: the descriptors the regions hold were accounted when they
+        were taken).
+
+        The data is validated, not trusted: every key present and no other, ints that are not
+        bools, ``0 <= start <= end < 2**64`` (``u_long`` bounds), a budget and a freelist in
+        ``[0, 2**63)``, regions ``[start, size, static]`` of at least one unit inside
+        ``[start, end]``, sorted, disjoint and never touching (coalesced), no static
+        descriptor in a dynamic extent, static descriptors held plus the freelist equal to the
+        budget (0 for a dynamic extent), and a destroyed extent holding no region. Raises
+        ``ValueError`` naming the first thing wrong. O(n log n) for n regions.
+
+        >>> ex = Extent.from_plain(Extent("demo", 0, 99).to_plain())
+        >>> ex.alloc(5), ex.gaps()
+        (0, [(5, 95)])
+        >>> Extent.from_plain({**ex.to_plain(), "regions": [[90, 20, False]]})
+        Traceback (most recent call last):
+        ...
+        ValueError: regions[0]: [90, 109] is not inside the extent [0, 99]
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"an extent is a dict, not {type(data).__name__}")
+        keys = ("name", "start", "end", "fixed", "free_static", "destroyed", "regions")
+        missing = [key for key in keys if key not in data]
+        if missing:
+            raise ValueError(f"missing key {missing[0]!r}")
+        unknown = sorted(str(key) for key in data if key not in keys)
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r}")
+        name = data["name"]
+        if not isinstance(name, str):
+            raise ValueError(f"name must be a str, not {type(name).__name__}")
+        start = _plain_int(data["start"], "start", 0, _U_LONG_MAX)
+        end = _plain_int(data["end"], "end", start, _U_LONG_MAX)
+        fixed_data = data["fixed"]
+        fixed = None if fixed_data is None else _plain_int(fixed_data, "fixed", 0, _COUNT_MAX)
+        free_static = _plain_int(data["free_static"], "free_static", 0, _COUNT_MAX)
+        destroyed = data["destroyed"]
+        if not isinstance(destroyed, bool):
+            raise ValueError(f"destroyed must be a bool, not {type(destroyed).__name__}")
+        plain_regions = data["regions"]
+        if not isinstance(plain_regions, list):
+            raise ValueError(f"regions must be a list, not {type(plain_regions).__name__}")
+        regions: list[_Region] = []
+        for k, item in enumerate(plain_regions):
+            if not isinstance(item, list | tuple) or len(item) != 3:
+                raise ValueError(f"regions[{k}] must be [start, size, static]")
+            first = _plain_int(item[0], f"regions[{k}] start", 0, _U_LONG_MAX)
+            size = _plain_int(item[1], f"regions[{k}] size", 1, _U_LONG_MAX)
+            static = item[2]
+            if not isinstance(static, bool):
+                raise ValueError(f"regions[{k}] static must be a bool, not {type(static).__name__}")
+            last = first + size - 1
+            if first < start or last > end:
+                raise ValueError(
+                    f"regions[{k}]: [{first}, {last}] is not inside the extent [{start}, {end}]"
+                )
+            if regions and regions[-1].end + 1 >= first:
+                low = regions[-1]
+                raise ValueError(
+                    f"regions[{k}]: [{first}, {last}] is not above regions[{k - 1}]"
+                    f" [{low.start}, {low.end}] with a gap between (regions are sorted, disjoint"
+                    " and coalesced)"
+                )
+            regions.append(_Region(first, last, static))
+        if destroyed and regions:
+            raise ValueError(f"a destroyed extent holds no region, not {len(regions)}")
+        held_static = sum(1 for region in regions if region.static)
+        if fixed is None and held_static:
+            raise ValueError("a dynamic extent holds no static descriptor")
+        budget = 0 if fixed is None else fixed
+        if held_static + free_static != budget:
+            raise ValueError(
+                f"{held_static} static descriptors held plus {free_static} on the freelist"
+                f" differ from the fixed budget {budget}"
+            )
+        extent = cls.__new__(cls)
+        extent._name = name
+        extent._start = start
+        extent._end = end
+        extent._fixed = fixed
+        extent._allocator = Allocator() if allocator is None else allocator
+        extent._destroyed = destroyed
+        extent._free_static = free_static
+        extent._allocated = sum(region.end - region.start + 1 for region in regions)
+        extent._starts = SortedList(region.start for region in regions)
+        extent._by_start = {region.start: region for region in regions}
+        extent._by_end = {region.end: region for region in regions}
+        extent._shift = max(end.bit_length(), 1)
+        extent._mask = (1 << extent._shift) - 1
+        extent._gaps = SortedList()
+        extent._gap_by_start = {}
+        extent._gap_by_end = {}
+        if not destroyed:
+            cursor = start
+            for region in regions:
+                if region.start > cursor:
+                    extent._put_gap(cursor, region.start - 1)
+                cursor = region.end + 1
+            if cursor <= end:
+                extent._put_gap(cursor, end)
+        return extent
+
     # -- introspection ------------------------------------------------------------------------
 
     def regions(self) -> list[tuple[int, int]]:
@@ -727,6 +863,22 @@ def _place(cursor: int, limit: int, size: int, boundary: int) -> tuple[int, int]
             if end > limit:
                 return None
     return cursor, limit - end
+
+
+_U_LONG_MAX = (1 << 64) - 1
+"""The largest extent bound: extent(9) bounds are ``u_long``."""
+_COUNT_MAX = (1 << 63) - 1
+"""The largest descriptor count :meth:`Extent.from_plain` accepts (a ``long``)."""
+
+
+def _plain_int(value: object, name: str, low: int, high: int) -> int:
+    """``value`` as an int in ``[low, high]`` (a bool is not an int here); ``ValueError``
+    naming ``name`` otherwise. O(1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} {value} is outside [{low}, {high}]")
+    return value
 
 
 def _require(condition: bool, message: str) -> None:

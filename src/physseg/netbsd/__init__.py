@@ -3,7 +3,8 @@
 Importing the package registers both builds (``rbtree`` and ``static``) with :class:`Kernel`;
 nothing outside this package needs to know which build a kernel is: ask its capabilities
 (``can_hotplug``, ``can_split_middle``, ``can_merge``) and its questions (``segment_infos``,
-``segment_at``, ``extent_infos``) instead.
+``segment_at``, ``extent_infos``) instead. :func:`save_image` and :func:`load_image`
+(:mod:`physseg.netbsd.image`) turn a kernel into a :class:`KernelImage` of plain data and back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from physseg.netbsd.constants import (
     VM_PSTRAT_BSEARCH,
     VM_PSTRAT_RANDOM,
 )
+from physseg.netbsd.image import IMAGE_FORMAT, KernelImage, load_image, save_image
 from physseg.netbsd.kernel import (
     Checkpoint,
     ExtentInfo,
@@ -67,6 +69,7 @@ __all__ = [
     "EX_NOWAIT",
     "EX_WAITOK",
     "EX_WAITSPACE",
+    "IMAGE_FORMAT",
     "PADDR_INVALID",
     "VM_FREELIST_DEFAULT",
     "VM_FREELIST_FIRST1G",
@@ -79,8 +82,11 @@ __all__ = [
     "ExtentInfo",
     "Handle",
     "Kernel",
+    "KernelImage",
     "RBTreeKernel",
     "SegmentInfo",
     "StaticKernel",
+    "load_image",
     "make_kernel",
+    "save_image",
 ]

@@ -349,6 +349,21 @@ class Kernel(AtfHarness, ABC):
     def _restore_build(self, saved: Any) -> None:
         """Put back what :meth:`_save_build` took; the records' fields are already restored."""
 
+    _IMAGE_BUILD_KEYS: ClassVar[tuple[str, ...]] = ()
+    """The names of the build's counters in an engine image (``meta.build``), all ints."""
+
+    @abstractmethod
+    def _image_records(self) -> tuple[list[Segment], dict[str, int]]:
+        """For :mod:`physseg.netbsd.image`: the records an image keeps, in the order it keeps
+        them, and the build's counters named as :attr:`_IMAGE_BUILD_KEYS`."""
+
+    @abstractmethod
+    def _adopt_image_records(self, records: list[Segment], build: dict[str, int]) -> None:
+        """For :mod:`physseg.netbsd.image`, on a kernel fresh from its constructor: make
+        ``records`` (fields and ``pool_slot`` as :meth:`_image_records` gave them, extents'
+        member counts at zero) this kernel's, set the build's counters from ``build`` and
+        rebuild the build's indexes. Raises ``ImageError`` for what the build cannot hold."""
+
     # ----------------------------------------------------------------- capabilities
     can_hotplug: ClassVar[bool] = False
     """Whether ``uvm_physseg_plug`` works after ``uvm_page_init`` (the static build panics)."""

@@ -20,6 +20,7 @@ from physseg.core.rbtree import RB_DIR_LEFT, RB_DIR_RIGHT, RBTree
 from physseg.errors import (
     ExtentNoDescriptorError,
     ExtentNoSpaceError,
+    ImageError,
     KernelAssertionError,
     Reason,
 )
@@ -128,6 +129,55 @@ class RBTreeKernel(Kernel):
         for seg in live:
             self._tree.insert(seg)
         self._starts = {ext: SortedList(values) for ext, values in starts.items()}
+
+    # ----------------------------------------------------------------- images
+    _IMAGE_BUILD_KEYS = ("nseg", "nentries")
+
+    def _image_records(self) -> tuple[list[Segment], dict[str, int]]:
+        """The live records in address order, each with its ``pool_slot``, and the pool cursor
+        and ``nentries``. A pool slot below the cursor that is not live is never handed out
+        again (``uvm_physseg_alloc`` only moves the cursor forward) and no handle of a restored
+        kernel reaches it, and every slot at or above the cursor is still zero: neither needs
+        keeping."""
+        return list(self._tree), {"nseg": self.nseg, "nentries": self._nentries}
+
+    def _adopt_image_records(self, records: list[Segment], build: dict[str, int]) -> None:
+        nseg = build["nseg"]
+        if nseg > self.VM_PHYSSEG_MAX:
+            raise ImageError(
+                "meta.build.nseg",
+                f"the boot pool cursor {nseg} is past VM_PHYSSEG_MAX {self.VM_PHYSSEG_MAX}",
+            )
+        self.nseg = nseg
+        self._nentries = build["nentries"]
+        taken: set[int] = set()
+        prev: Segment | None = None
+        for k, record in enumerate(records):
+            slot = record.pool_slot
+            if not -1 <= slot < nseg:
+                raise ImageError(
+                    f"meta.records[{k}].pool_slot",
+                    f"{slot} is neither -1 (a run-time record) nor a boot pool slot below the"
+                    f" cursor {nseg}",
+                )
+            if slot in taken:
+                raise ImageError(
+                    f"meta.records[{k}].pool_slot", f"boot pool slot {slot} is used twice"
+                )
+            if prev is not None and not (prev.start < record.start and prev.end <= record.start):
+                raise ImageError(
+                    f"meta.records[{k}]",
+                    f"{record!r} is not above records[{k - 1}] {prev!r}: the live segments are"
+                    " kept in address order and do not overlap",
+                )
+            target = record
+            if slot >= 0:
+                taken.add(slot)
+                target = self._pool[slot]
+                target.copy_from(record)
+            self._tree.insert(target)
+            self._index_add(target)
+            prev = record
 
     def segments(self) -> Iterator[Segment]:
         """Live segments in ascending address order. O(n). Raises nothing."""

@@ -85,6 +85,20 @@ class Segment(RBNode):
         self.start_hint = 0
         self.pmseg = PmapPhysseg()
 
+    def is_pristine(self) -> bool:
+        """Whether every field is as ``Segment()`` leaves it (zeros, NULL pointers, an int 0 in
+        ``pmseg``). O(1)."""
+        dummy = self.pmseg.dummy_variable
+        return (
+            self.start == self.end == self.avail_start == self.avail_end == 0
+            and self.pgs is None
+            and self.ext is None
+            and self.free_list == 0
+            and self.start_hint == 0
+            and type(dummy) is int
+            and dummy == 0
+        )
+
     def copy_from(self, other: Segment) -> None:
         """Structure copy ``*self = *other`` of the fields (the static array's shifting)."""
         self.start = other.start

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
-from physseg.errors import Reason
+from physseg.errors import ImageError, Reason
 from physseg.netbsd.constants import VM_PSTRAT_BIGFIRST, VM_PSTRAT_BSEARCH, VM_PSTRAT_RANDOM
 from physseg.netbsd.kernel import Handle, Kernel, panic
 from physseg.netbsd.segment import Segment
@@ -76,6 +76,42 @@ class StaticKernel(Kernel):
 
     def _restore_build(self, saved: Any) -> None:
         self._n = saved
+
+    # ----------------------------------------------------------------- images
+    _IMAGE_BUILD_KEYS = ("n",)
+
+    def _image_records(self) -> tuple[list[Segment], dict[str, int]]:
+        """The used slots and, after them, every slot a removal left a stale copy in (the
+        slots are readable through any index below ``VM_PHYSSEG_MAX``, quirk 4): the array up
+        to its last slot that is not pristine. The slots above are as the constructor made
+        them."""
+        used = self._n
+        for lcv in range(len(self._segs) - 1, self._n - 1, -1):
+            if not self._segs[lcv].is_pristine():
+                used = lcv + 1
+                break
+        return self._segs[:used], {"n": self._n}
+
+    def _adopt_image_records(self, records: list[Segment], build: dict[str, int]) -> None:
+        n = build["n"]
+        if len(records) > self.VM_PHYSSEG_MAX:
+            raise ImageError(
+                "meta.records",
+                f"{len(records)} slots do not fit the array of VM_PHYSSEG_MAX"
+                f" {self.VM_PHYSSEG_MAX}",
+            )
+        if n > len(records):
+            raise ImageError(
+                "meta.build.n", f"vm_nphysseg {n} counts more slots than the {len(records)} kept"
+            )
+        for k, record in enumerate(records):
+            if record.pool_slot != -1:
+                raise ImageError(
+                    f"meta.records[{k}].pool_slot",
+                    f"{record.pool_slot}: the static array has no boot pool (-1 expected)",
+                )
+            self._segs[k].copy_from(record)
+        self._n = n
 
     def seg(self, upm: Any) -> Segment:
         """``vm_physmem[upm]``, a used slot or not. O(1). Raises ``KernelPanic`` for an index
