@@ -123,6 +123,10 @@ def _socket(path: Path) -> None:
     server.bind(str(path))  # left bound for the test's duration; the directory goes after
 
 
+PICKLE = b"\x80\x04cos\nsystem\n(S'touch pwned'\ntR."
+"""A pickle that runs a shell command when unpickled."""
+
+
 def _newer(path: Path) -> None:
     edit(path, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
 
@@ -149,14 +153,20 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
         "physseg_max is 1000000000000",
     ),
     "deep-journal": (
-        lambda p: edit(p, "UPDATE journal SET op = printf('%.400c', '[') WHERE seq = 4"),
-        "nested deeper",
+        lambda p: edit(p, "UPDATE journal SET op = printf('%.100000c', '[') WHERE seq = 4"),
+        "journal row 4 is not an operation",
     ),
     "long-integer": (
         lambda p: edit(
-            p, "UPDATE journal SET op = '{\"op\": \"init\", \"x\": ' || printf('%.90c', '9') || '}'"
+            p,
+            'UPDATE journal SET op = \'{"op": "init", "x": \''
+            " || printf('%.100000c', '9') || '}'",
         ),
-        "more than 40 digits",
+        "journal row 1 is not an operation",
+    ),
+    "checkpoint-pickle": (
+        lambda p: edit(p, f"UPDATE checkpoints SET meta = CAST(X'{PICKLE.hex()}' AS TEXT)"),
+        "is corrupt (Could not decode to UTF-8",
     ),
     "trigger": (
         lambda p: edit(p, "CREATE TRIGGER t AFTER INSERT ON journal BEGIN DELETE FROM meta; END"),

@@ -123,8 +123,12 @@ page_ranges = st.tuples(st.integers(0, 63), st.integers(1, 16))
 def test_any_run_of_plugs_and_unplugs_rebuilds_exactly(
     tmp_path: Path, steps: list[tuple[bool, tuple[int, int]]]
 ) -> None:
+    """Each step is its own transaction on a file checkpointing every 3 rows, so the machine
+    is rebuilt from a restored image plus 0 to 2 rows; it must equal the live one."""
     path = tmp_path / f"m{time.monotonic_ns()}.db"
-    _, live = save(path, BOOT)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "CHECKPOINT_EVERY", 3)
+        _, live = save(path, BOOT)
     for is_plug, (first, count) in steps:
         addr, size = 4 * GIB + (first << 12), count << 12
         op: TraceOp = Plug(addr, size) if is_plug else Unplug(addr, size)
@@ -133,8 +137,10 @@ def test_any_run_of_plugs_and_unplugs_rebuilds_exactly(
         except PhysSegError:
             continue
         plug(path, op)
-    with transaction(path, write=False) as tx:
-        assert tx.load()[1].snapshot() == live.snapshot()
+        with transaction(path, write=False) as tx:
+            restored = tx.load()[1]
+        assert restored.snapshot() == live.snapshot()
+        restored.check()
 
 
 # --------------------------------------------------------------------------- the file
@@ -380,6 +386,10 @@ def test_a_newer_schema_is_refused_naming_both_versions(tmp_path: Path) -> None:
         save(path, BOOT)
 
 
+OP = "is not an operation (a JSON object of at most 512 characters)"
+"""How the SQL screen of every journal row refuses one."""
+
+
 @pytest.mark.parametrize(
     ("statements", "match"),
     [
@@ -413,32 +423,45 @@ def test_a_newer_schema_is_refused_naming_both_versions(tmp_path: Path) -> None:
         (["UPDATE state SET booted = 2"], "state.booted is 2"),
         (["UPDATE state SET physmem = -1"], "physmem is -1"),
         (["UPDATE state SET seq = 3"], "the snapshot is of journal row 3"),
-        (["DELETE FROM journal WHERE seq = 2"], "not numbered 1 to 3"),
+        (["DELETE FROM journal WHERE seq = 2"], "not numbered 1 to 5"),
         (["UPDATE extents SET slab = 0"], "extent slab is 0"),
         (["INSERT INTO extent_regions VALUES (99, 0, 1, 1)"], "out of place"),
+        (['UPDATE journal SET op = \'{"op": "find", "addr": 0}\' WHERE seq = 2'], OP),
+        (["UPDATE journal SET op = printf('%.600c', 'x') WHERE seq = 1"], OP),
+        (["UPDATE journal SET op = '[1]' WHERE seq = 3"], OP),
+        (["UPDATE journal SET op = '{' WHERE seq = 3"], OP),
+        (["UPDATE journal SET op = printf('%.100c', '[') WHERE seq = 4"], OP),
+        # the rows after the checkpoint (5, 6) are parsed in full
+        (['UPDATE journal SET op = \'{"op": "plug"}\' WHERE seq = 5'], "plug needs addr"),
         (
-            ['UPDATE journal SET op = \'{"op": "find", "addr": 0}\' WHERE seq = 4'],
-            "journal row 4 holds no operation that changes the machine",
-        ),
-        (['UPDATE journal SET op = \'{"op": "plug"}\' WHERE seq = 4'], "plug needs addr"),
-        (["UPDATE journal SET op = printf('%.600c', 'x') WHERE seq = 4"], "not a short text"),
-        (
-            ["UPDATE journal SET op = '{\"op\": \"plug\", \"addr\": ' || printf('%.600c', '9')"],
-            "journal row 1 is not a short text",
+            ['UPDATE journal SET op = \'{"op": "plug", "addr": DIGITS}\' WHERE seq = 5'],
+            "journal row 5: an integer of more than 40 digits",
         ),
         (
-            ["UPDATE journal SET op = '{\"op\": \"plug\", \"addr\": ' || printf('%.60c', '9')"],
-            "more than 40 digits",
+            ['UPDATE journal SET op = \'{"op": "plug", "addr": NESTED}\' WHERE seq = 5'],
+            "journal row 5: JSON nested deeper than 16 levels",
         ),
-        (["UPDATE journal SET op = printf('%.100c', '[') WHERE seq = 4"], "nested deeper"),
+        (['UPDATE journal SET op = \'{"op": "init"}\' WHERE seq = 6'], "journal row 6 boots"),
+        (["DELETE FROM checkpoints"], "boots the machine after its checkpoint"),
+        (["UPDATE checkpoints SET seq = 9"], "past the journal's 6 rows"),
+        (["UPDATE meta SET value = '2' WHERE key = 'checkpoint_every'"], "2 journal rows follow"),
+        (["UPDATE checkpoints SET meta = '[1]'"], "has no meta object"),
+        (["UPDATE checkpoints SET meta = printf('%.100c', '[')"], "JSON nested deeper"),
+        (["UPDATE checkpoint_arrays SET dtype = 'object'"], "has dtype 'object'"),
+        (["UPDATE checkpoint_arrays SET dtype = 'float64'"], "has dtype 'float64'"),
+        (["UPDATE checkpoint_arrays SET length = length + 1"], "bytes are not"),
+        (["UPDATE checkpoint_arrays SET part = 1"], "is out of place"),
     ],
 )
 def test_invalid_values_are_refused_naming_them(
     tmp_path: Path, statements: list[str], match: str
 ) -> None:
     path = tmp_path / "m.db"
-    save(path, BOOT)
-    edit(path, *statements)
+    save(path, BOOT)  # the boot writes a checkpoint after row 4 (its init)
+    plug(path, Plug(2 * GIB, 4096))
+    plug(path, Plug(3 * GIB, 4096))
+    digits, nested = "9" * 60, "[" * 20 + "]" * 20
+    edit(path, *(s.replace("DIGITS", digits).replace("NESTED", nested) for s in statements))
     assert refused(path, StoreReason.INVALID, match).exit_status == 2
 
 
@@ -454,16 +477,17 @@ def test_a_machine_with_too_many_segment_rows_is_refused_before_reading_them(
 def test_a_journal_row_that_fails_is_a_mismatch(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     save(path, BOOT)
+    plug(path, Plug(2 * GIB, 4096))
     edit(
         path,
-        'UPDATE journal SET op = \'{"op": "plug", "addr": "0x40000000", "size": "4K"}\''
-        " WHERE seq = 4",
+        'UPDATE journal SET op = \'{"op": "unplug", "addr": "0x80000000",'
+        ' "size": "4K"}\' WHERE seq = 5',
     )
-    assert read_machine(path).operations == 4  # readers do not rebuild the engine
+    assert read_machine(path).operations == 5  # readers do not rebuild the engine
     with pytest.raises(StoreError) as caught, transaction(path) as tx:
         tx.load()
     assert caught.value.reason is StoreReason.MISMATCH
-    assert "journal row 4 fails (plug: only allowed after boot())" in str(caught.value)
+    assert "journal row 5 fails (unplug [0x80000000, 0x80001000): address" in str(caught.value)
 
 
 def test_a_snapshot_the_journal_does_not_build_is_a_mismatch(tmp_path: Path) -> None:
@@ -495,3 +519,132 @@ def test_every_error_renders_one_line_from_its_fields(tmp_path: Path) -> None:
 
 
 _OPERATIONAL = ("MISSING", "BUSY", "WRITE_FAILED", "TOO_LARGE")
+
+
+# --------------------------------------------------------------------------- checkpoints
+def checkpoints(path: Path) -> list[int]:
+    """The journal rows the file's checkpoints follow."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [seq for (seq,) in db.execute("SELECT seq FROM checkpoints ORDER BY seq")]
+
+
+def test_a_boot_writes_a_checkpoint_an_unbooted_machine_none(tmp_path: Path) -> None:
+    save(tmp_path / "booted.db", BOOT)
+    save(tmp_path / "loaded.db", BOOT[:2])
+    assert checkpoints(tmp_path / "booted.db") == [4]
+    assert checkpoints(tmp_path / "loaded.db") == []
+    plug(tmp_path / "loaded.db", BOOT[2])
+    plug(tmp_path / "loaded.db", BOOT[3])  # the init, journaled by a later command
+    assert checkpoints(tmp_path / "loaded.db") == [4]
+
+
+def test_a_checkpoint_is_written_every_k_rows_and_only_the_newest_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 3)
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    seen = []
+    for n in range(7):
+        plug(path, Plug(4 * GIB + n * MIB, 4096))
+        seen.append(checkpoints(path))
+    assert seen == [[4], [4], [7], [7], [7], [10], [10]]
+    with transaction(path, write=False) as tx:
+        _, mem = tx.load()
+    assert (
+        mem.snapshot()
+        == build([*BOOT, *(Plug(4 * GIB + n * MIB, 4096) for n in range(7))]).snapshot()
+    )
+
+
+def test_a_file_keeps_the_interval_it_was_created_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 2)
+    for n in range(3):
+        plug(path, Plug(4 * GIB + n * MIB, 4096))
+    assert checkpoints(path) == [4]
+
+
+def test_a_replay_longer_than_k_checkpoints_once_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 3)
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    ops = [Plug(4 * GIB + n * MIB, 4096) for n in range(8)]
+    with transaction(path) as tx:
+        _, mem = tx.load()
+        for op in ops:
+            apply_op(mem, op)
+        tx.append(mem, ops)
+    assert checkpoints(path) == [12]
+
+
+def test_a_checkpoint_of_another_machine_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    edit(path, "UPDATE machine SET physseg_max = 65")
+    with (
+        pytest.raises(StoreError, match="the checkpoint after journal row 4 is of another"),
+        transaction(path) as tx,
+    ):
+        tx.load()
+
+
+def test_a_checkpoint_the_engine_refuses_is_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    edit(
+        path,
+        "UPDATE checkpoint_arrays SET data = X'02', length = 1 WHERE name = 'phys_addr_step'",
+    )
+    with pytest.raises(StoreError) as caught, transaction(path) as tx:
+        tx.load()
+    assert caught.value.reason is StoreReason.INVALID
+    assert "the checkpoint after journal row 4: image arrays.phys_addr_step" in str(caught.value)
+
+
+@pytest.mark.parametrize("column", ["meta", "data"])
+def test_a_pickle_planted_in_a_checkpoint_is_refused_and_never_run(
+    tmp_path: Path, column: str
+) -> None:
+    path = tmp_path / "m.db"
+    save(path, BOOT)
+    canary = tmp_path / "pwned"
+    payload = f"\x80\x04cos\nsystem\n(S'touch {canary}'\ntR.".encode("latin-1")
+    if column == "meta":
+        edit(path, f"UPDATE checkpoints SET meta = CAST(X'{payload.hex()}' AS TEXT)")
+    else:  # a blob of consistent length: only the engine's checks can refuse it
+        edit(
+            path,
+            f"UPDATE checkpoint_arrays SET data = X'{payload.hex()}', length = {len(payload)}"
+            " WHERE name = 'flags_value'",
+        )
+    with pytest.raises(StoreError) as caught, transaction(path) as tx:
+        tx.load()
+    assert caught.value.reason in (StoreReason.CORRUPT, StoreReason.INVALID)
+    assert caught.value.exit_status == 2
+    assert not canary.exists()
+
+
+def test_nothing_in_the_store_can_unpickle() -> None:
+    """The store's modules import no deserialiser that runs code."""
+    import ast
+    import inspect
+
+    from physseg.cli import checkpoint, storerows
+
+    for module in (store, storerows, checkpoint):
+        source = inspect.getsource(module)
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+        assert not imported & {"pickle", "marshal", "shelve", "dill"}
+        assert "allow_pickle" not in source
+        assert "eval(" not in source

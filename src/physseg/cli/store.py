@@ -65,6 +65,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from physseg import __version__
+from physseg.cli.checkpoint import (
+    MAX_IMAGE_BYTES,
+    check_checkpoint,
+    image_bytes,
+    read_checkpoint,
+    write_checkpoint,
+)
 from physseg.cli.state import (
     MAX_NAME_CHARS,
     MachineConfig,
@@ -84,8 +91,9 @@ from physseg.cli.storerows import (
     write_machine,
     write_snapshot,
 )
-from physseg.cli.trace import TraceCheckError, TraceOp, apply_op
-from physseg.errors import PhysSegError
+from physseg.cli.trace import Find, Init, TraceCheckError, TraceOp, apply_op, shorten
+from physseg.errors import ImageError, PhysSegError
+from physseg.netbsd import KernelImage
 from physseg.physmem import PhysMem, Snapshot
 
 FORMAT_NAME: Final = "physseg-machine"
@@ -233,7 +241,7 @@ _KIND_NAMES: Final = {
 def _sqlite_error(path: Path, exc: sqlite3.Error, *, writing: bool) -> StoreError:
     """The :class:`StoreError` for a failed SQLite call, chosen by its result code."""
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    detail = " ".join(str(exc).split())
+    detail = shorten(" ".join(str(exc).split()))  # it may quote the file's bytes
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return StoreError(path, StoreReason.BUSY, detail)
     if code == sqlite3.SQLITE_TOOBIG:
@@ -395,6 +403,72 @@ def _pause(what: str) -> None:
         time.sleep(float(pause))
 
 
+def _due(rows_since: int, ops: Iterable[TraceOp], every: int) -> bool:
+    """Whether a transaction that leaves ``rows_since`` journal rows after the newest
+    checkpoint, having journaled ``ops``, writes a checkpoint: when ``rows_since`` reaches
+    ``every``, or when it booted the machine (``init``, whose replay costs every page)."""
+    return rows_since >= every or any(isinstance(op, Init) for op in ops)
+
+
+def _image(path: Path, mem: PhysMem) -> KernelImage:
+    """``mem``'s image, which a checkpoint must be able to hold (``TOO_LARGE`` otherwise)."""
+    try:
+        image = mem.image()
+    except ImageError as exc:
+        raise StoreError(path, StoreReason.TOO_LARGE, str(exc)) from None
+    if image_bytes(image) > MAX_IMAGE_BYTES:
+        raise StoreError(path, StoreReason.TOO_LARGE, f"its image is over {MAX_IMAGE_BYTES} bytes")
+    return image
+
+
+def _tail(
+    conn: sqlite3.Connection, state: MachineState, every: int
+) -> tuple[int, list[tuple[int, TraceOp]]]:
+    """The newest checkpoint's journal row and the rows after it, parsed: fewer than
+    ``every`` and no ``init`` (the transaction that journals either writes a checkpoint), and
+    the checkpoint not past the journal. Raises ``ValueError``. O(rows after it)."""
+    start = newest_checkpoint(conn)
+    if start > state.operations:
+        raise ValueError(
+            f"the checkpoint follows journal row {start}, past the journal's"
+            f" {state.operations} rows"
+        )
+    tail: list[tuple[int, TraceOp]] = []
+    for seq, op in read_journal(conn, after=start):
+        if len(tail) + 1 >= every:
+            raise ValueError(
+                f"{state.operations - start} journal rows follow the newest checkpoint;"
+                f" a machine has fewer than {every}"
+            )
+        if isinstance(op, Init):
+            raise ValueError(f"journal row {seq} boots the machine after its checkpoint")
+        tail.append((seq, op))
+    return start, tail
+
+
+def _restore(conn: sqlite3.Connection, state: MachineState, start: int) -> PhysMem:
+    """The machine of the checkpoint after journal row ``start`` (a fresh one of the
+    configuration when ``start`` is 0). Raises ``ValueError``: a checkpoint unreadable, of
+    another configuration, or refused by the engine (``ImageError``)."""
+    if start == 0:
+        return state.config.new_machine()
+    image = read_checkpoint(conn, start)
+    config = state.config
+    expected = {
+        "backend": config.backend,
+        "physseg_max": config.physseg_max,
+        "strategy": config.strategy,
+        "nfreelist": config.nfreelist,
+        "page_shift": config.page_shift,
+    }
+    if image.meta.get("config") != expected:
+        raise ValueError(f"the checkpoint after journal row {start} is of another machine")
+    try:
+        return PhysMem.from_image(image)
+    except ImageError as exc:
+        raise ValueError(f"the checkpoint after journal row {start}: {exc}") from None
+
+
 # --------------------------------------------------------------------------- reading
 @dataclass(frozen=True, slots=True)
 class Reader:
@@ -411,8 +485,10 @@ class Reader:
         + rows after the newest checkpoint)."""
         try:
             state = read_state(self.conn)
-            for _ in read_journal(self.conn, after=newest_checkpoint(self.conn)):
-                pass
+            every = int(str(_check_schema(self.conn, self.path)["checkpoint_every"]))
+            start, _ = _tail(self.conn, state, every)
+            if start:
+                check_checkpoint(self.conn, start)
         except ValueError as exc:
             raise StoreError(self.path, StoreReason.INVALID, str(exc)) from None
         return state
@@ -471,48 +547,59 @@ class Transaction:
         self._every = int(str(meta["checkpoint_every"]))
         self._write = write
         self._state: MachineState | None = None
+        self._checkpoint = 0
 
     def load(self) -> tuple[MachineState, PhysMem]:
-        """The newest saved machine and a ``PhysMem`` in exactly its state: the journal
-        replayed on the configuration's fresh machine, then checked against the saved
-        snapshot. Raises ``StoreError``: INVALID (a bad value or journal row), MISMATCH (a
-        row fails, or the result differs from the snapshot). O(replayed rows' cost +
-        segments + extent regions)."""
+        """The newest saved machine and a ``PhysMem`` in exactly its state: the newest
+        checkpoint restored (:meth:`PhysMem.from_image`; the configuration's fresh machine
+        when there is none) and the journal rows after it replayed (fewer than
+        ``checkpoint_every``), then checked against the saved snapshot. Raises
+        ``StoreError``: INVALID (a bad value, journal row or checkpoint), MISMATCH (a row
+        fails, or the result differs from the snapshot). O(restoring the image + replaying
+        the rows + segments + extent regions)."""
         path = self._path
         try:
             state = read_state(self._conn)
-            mem = state.config.new_machine()
-            for seq, op in read_journal(self._conn):
-                try:
-                    apply_op(mem, op)
-                except (PhysSegError, TraceCheckError) as exc:
-                    raise StoreError(
-                        path, StoreReason.MISMATCH, f"journal row {seq} fails ({exc})"
-                    ) from None
+            start, tail = _tail(self._conn, state, self._every)
+            mem = _restore(self._conn, state, start)
         except ValueError as exc:
             raise StoreError(path, StoreReason.INVALID, str(exc)) from None
+        for seq, op in tail:
+            try:
+                apply_op(mem, op)
+            except (PhysSegError, TraceCheckError) as exc:
+                raise StoreError(
+                    path, StoreReason.MISMATCH, f"journal row {seq} fails ({exc})"
+                ) from None
         if mem.snapshot() != state.snapshot:
             raise StoreError(
                 path,
                 StoreReason.MISMATCH,
-                f"replaying its {state.operations} journal rows gives another machine than"
-                " the snapshot saved with them",
+                f"replaying its {len(tail)} journal rows after its checkpoint gives another"
+                " machine than the snapshot saved with them",
             )
         self._state = state
+        self._checkpoint = start
         return state, mem
 
     def append(self, mem: PhysMem, ops: Iterable[TraceOp]) -> MachineState:
         """Record that ``ops`` (``find`` skipped) were applied to the loaded machine, giving
-        ``mem``: their journal rows and ``mem``'s snapshot; returns the new state. Raises
-        ``StoreError`` (TOO_LARGE) for a machine beyond the store's limits; ``RuntimeError``
-        before :meth:`load` or in a read-only transaction. O(ops + segments + extent
-        regions)."""
+        ``mem``: their journal rows, ``mem``'s snapshot, and ``mem``'s image as the new
+        checkpoint when one is due (``checkpoint_every`` rows since the last one, or an
+        ``init`` among ``ops``); returns the new state. Raises ``StoreError`` (TOO_LARGE)
+        for a machine beyond the store's limits; ``RuntimeError`` before :meth:`load` or in
+        a read-only transaction. O(ops + segments + extent regions), plus the image when a
+        checkpoint is due."""
         if self._state is None or not self._write:
             raise RuntimeError("Transaction.append needs a loaded write transaction")
         state = self._state
+        ops = list(ops)
         snapshot = _checked_snapshot(self._path, state.config, mem)
         seq = append_journal(self._conn, state.operations, ops)
         write_snapshot(self._conn, snapshot, seq)
+        if _due(seq - self._checkpoint, ops, self._every):
+            write_checkpoint(self._conn, seq, _image(self._path, mem))
+            self._checkpoint = seq
         self._conn.execute("UPDATE meta SET value = ? WHERE key = 'written_by'", (_WRITER,))
         self._state = replace(state, snapshot=snapshot, operations=seq)
         return self._state
@@ -558,14 +645,24 @@ def transaction(path: Path, *, write: bool = True) -> Iterator[Transaction]:
 _WRITER: Final = f"physseg {__version__}"
 
 
-def _fill(
-    conn: sqlite3.Connection, state: MachineState, snapshot: Snapshot, ops: list[TraceOp]
-) -> int:
-    """Write a whole machine into the empty tables; returns its journal length."""
-    write_machine(conn, state)
-    seq = append_journal(conn, 0, ops)
-    write_snapshot(conn, snapshot, seq)
-    return seq
+@dataclass(frozen=True, slots=True)
+class _NewMachine:
+    """What :func:`save_new` writes: the machine, its snapshot, its journal and, when one is
+    due, its image (all taken before the write lock)."""
+
+    state: MachineState
+    snapshot: Snapshot
+    ops: list[TraceOp]
+    image: KernelImage | None
+
+    def fill(self, conn: sqlite3.Connection) -> int:
+        """Write the whole machine into the empty tables; returns its journal length."""
+        write_machine(conn, self.state)
+        seq = append_journal(conn, 0, self.ops)
+        write_snapshot(conn, self.snapshot, seq)
+        if self.image is not None:
+            write_checkpoint(conn, seq, self.image)
+        return seq
 
 
 def save_new(path: Path, state: MachineState, mem: PhysMem, ops: list[TraceOp]) -> MachineState:
@@ -587,11 +684,14 @@ def save_new(path: Path, state: MachineState, mem: PhysMem, ops: list[TraceOp]) 
     except ValueError as exc:
         raise StoreError(path, StoreReason.TOO_LARGE, str(exc)) from None
     snapshot = _checked_snapshot(path, state.config, mem)
+    ops = [op for op in ops if not isinstance(op, Find)]
+    image = _image(path, mem) if _due(len(ops), ops, CHECKPOINT_EVERY) else None
+    new = _NewMachine(state, snapshot, ops, image)
     for _ in range(3):
         real = checked_path(path)
         if real is None:
             try:
-                seq = _create(path, state, snapshot, ops)
+                seq = _create(path, new)
             except FileExistsError:
                 continue
             return replace(state, snapshot=snapshot, operations=seq)
@@ -607,7 +707,7 @@ def save_new(path: Path, state: MachineState, mem: PhysMem, ops: list[TraceOp]) 
                 _check_schema(conn, path)
                 for table in DATA_TABLES:
                     conn.execute(f"DELETE FROM {table}")  # a fixed table name
-                seq = _fill(conn, state, snapshot, ops)
+                seq = new.fill(conn)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'written_by'", (_WRITER,))
                 _pause(f"committing to {path}")
                 conn.execute("COMMIT")
@@ -622,7 +722,7 @@ def save_new(path: Path, state: MachineState, mem: PhysMem, ops: list[TraceOp]) 
     raise StoreError(path, StoreReason.BUSY, "created and removed by others meanwhile")
 
 
-def _create(path: Path, state: MachineState, snapshot: Snapshot, ops: list[TraceOp]) -> int:
+def _create(path: Path, new: _NewMachine) -> int:
     """Write a new machine database to a temporary file next to ``path``'s target and link
     it into place. Raises ``FileExistsError`` when something appeared at the path meanwhile
     (nothing was changed), ``OSError``, ``StoreError`` (WRITE_FAILED)."""
@@ -650,7 +750,7 @@ def _create(path: Path, state: MachineState, snapshot: Snapshot, ops: list[Trace
                     ("checkpoint_every", str(CHECKPOINT_EVERY)),
                 ),
             )
-            seq = _fill(conn, state, snapshot, ops)
+            seq = new.fill(conn)
             conn.execute("COMMIT")
         finally:
             conn.close()
