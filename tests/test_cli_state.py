@@ -216,6 +216,43 @@ def test_dev_full_as_the_state_is_refused_at_once_by_the_real_command(tmp_path: 
     assert err.startswith("physseg boot: state file /dev/full is a character device")
 
 
+@pytest.mark.parametrize(
+    ("raised", "status", "message"),
+    [
+        (MemoryError(), 1, "physseg show: out of memory\n"),
+        (KeyboardInterrupt(), 130, "physseg show: interrupted\n"),
+        (OSError(28, "No space left on device"), 1, "physseg show: [Errno 28] No space left"),
+    ],
+)
+def test_failures_outside_the_store_are_one_line(
+    machine: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    raised: BaseException,
+    status: int,
+    message: str,
+) -> None:
+    def failing(*args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr("physseg.cli.commands.show.read_machine", failing)
+    assert main(["show"]) == status
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_a_reader_gone_away_ends_the_command_quietly(
+    machine: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(*args: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("physseg.cli.commands.show.read_machine", gone)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        monkeypatch.setattr(sys, "stdout", sink)
+        assert main(["show"]) == 1
+    assert capsys.readouterr().err == ""
+
+
 def test_a_bug_is_one_line_too(
     machine: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

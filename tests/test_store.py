@@ -4,6 +4,7 @@ and refuses (never touching) anything that is not a valid physseg machine."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -648,3 +649,41 @@ def test_nothing_in_the_store_can_unpickle() -> None:
         assert not imported & {"pickle", "marshal", "shelve", "dill"}
         assert "allow_pickle" not in source
         assert "eval(" not in source
+
+
+# --------------------------------------------------------------------------- creating
+def test_a_machine_cannot_be_created_where_there_is_no_directory(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as caught:
+        save(tmp_path / "nowhere" / "m.db", BOOT)
+    assert caught.value.reason is StoreReason.WRITE_FAILED
+    assert caught.value.exit_status == 1
+    assert "(No such file or directory); nothing was changed" in str(caught.value)
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    save(tmp_path / "m.db", BOOT)
+    assert read_machine(tmp_path / "m.db").operations == len(BOOT)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_a_file_created_meanwhile_is_replaced_in_a_transaction_not_clobbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    link = os.link
+
+    def racing_link(source: str, target: str) -> None:
+        monkeypatch.setattr(os, "link", link)
+        save(path, BOOT[:2])  # another command creates the machine first
+        link(source, target)  # so this one finds the name taken
+
+    monkeypatch.setattr(os, "link", racing_link)
+    save(path, BOOT)
+    assert read_machine(path).operations == len(BOOT)
+    assert checkpoints(path) == [4]

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import secrets
 import sqlite3
@@ -733,8 +734,10 @@ def _create(path: Path, new: _NewMachine) -> int:
     (nothing was changed), ``OSError``, ``StoreError`` (WRITE_FAILED)."""
     target = Path(os.path.realpath(path))
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-    os.close(fd)
+    try:
+        os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise StoreError(path, StoreReason.WRITE_FAILED, exc.strerror or str(exc)) from None
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -760,14 +763,35 @@ def _create(path: Path, new: _NewMachine) -> int:
         finally:
             conn.close()
         _pause(f"linking {tmp.name} to {path}")
-        os.link(tmp, target)
+        _link(tmp, target)
     except sqlite3.Error as exc:
         raise _sqlite_error(path, exc, writing=True) from None
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise StoreError(path, StoreReason.WRITE_FAILED, exc.strerror or str(exc)) from None
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
             leftover.unlink(missing_ok=True)
     _fsync_directory(target.parent)
     return seq
+
+
+def _link(tmp: Path, target: Path) -> None:
+    """Give the finished file ``tmp`` the name ``target`` unless something has it: a hard link
+    (atomic: ``FileExistsError`` if the name is taken), or on a file system without hard
+    links a rename after checking the name is free (a command creating the same file in
+    between would lose its machine to this one)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "exists", str(target)) from None
+        os.rename(tmp, target)
 
 
 def _fsync_directory(directory: Path) -> None:
