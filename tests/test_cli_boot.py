@@ -4,6 +4,7 @@ a sample name or a file; bad maps and unusable state files fail cleanly."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from physseg.cli import main
 from physseg.memmap import AMD64_FREELISTS, list_sample_maps, load_map, plan_boot
 
-STATE = "physseg-state.json"
+STATE = "physseg-machine.db"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))
 """The installed ``physseg`` console script: the real entry point."""
 SERVER = "server-1t"
@@ -120,19 +121,33 @@ def test_boot_replaces_a_good_state(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"format": "physseg-state", "version": 99}', "format version 99"),
-        ("{ torn", "is corrupt"),
-        ('{"what": "my notes"}', "is not a physseg state file"),
+        (b"SQLite format 3\x00" + bytes(200), "is corrupt"),
+        (b"{ torn", "is not a physseg machine (no SQLite header)"),
+        (b'{"what": "my notes"}', "is not a physseg machine (no SQLite header)"),
+        (b"", "is not a physseg machine (it is empty)"),
     ],
 )
 def test_boot_never_overwrites_a_file_it_cannot_read(
-    workdir: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+    workdir: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
 ) -> None:
-    (workdir / STATE).write_text(content)
+    (workdir / STATE).write_bytes(content)
     status, out, err = run(capsys, "boot", "qemu-512m")
-    assert (status, out) == (1, "")
+    assert (status, out) == (2, "")
     assert message in err
-    assert (workdir / STATE).read_text() == content
+    assert (workdir / STATE).read_bytes() == content
+
+
+def test_boot_never_overwrites_another_sqlite_database(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(workdir / "notes.db") as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    db.close()
+    before = (workdir / "notes.db").read_bytes()
+    status, _, err = run(capsys, "boot", "qemu-512m", "--state", "notes.db")
+    assert status == 2
+    assert "is a SQLite database but not a physseg machine" in err
+    assert (workdir / "notes.db").read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ smaller cases (same code, a second faster)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from physseg.cli import main
 from physseg.cli.table import DEFAULT_ROW_LIMIT
 
-STATE = "physseg-state.json"
+STATE = "physseg-machine.db"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))
 """The installed ``physseg`` console script: the real entry point."""
 
@@ -40,7 +41,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def booted_state(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The state file of the qemu-512m sample, booted once for the whole module."""
+    """The machine database of the qemu-512m sample, booted once for the whole module."""
     directory = tmp_path_factory.mktemp("boot")
     done = physseg(directory, "boot", "qemu-512m")
     assert done.returncode == 0, done.stderr
@@ -284,14 +285,14 @@ def test_missing_state_is_one_clear_line(
         assert status == 1
         assert out == ""
         assert (
-            err == f"physseg {command[0]}: no state file physseg-state.json; start a machine"
+            err == f"physseg {command[0]}: no state file physseg-machine.db; start a machine"
             " with `physseg boot MAP` (or pass --state PATH)\n"
         )
 
 
 def test_state_option_picks_the_file(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (machine / STATE).rename(machine / "other.json")
-    assert run(capsys, "show", "--state", "other.json")[0] == 0
+    (machine / STATE).rename(machine / "other.db")
+    assert run(capsys, "show", "--state", "other.db")[0] == 0
     assert run(capsys, "show")[0] == 1
 
 
@@ -330,19 +331,18 @@ def test_show_marks_partial_and_empty_avail_windows(
     assert " 1 " in out  # a free list without a name is shown by number
 
 
-def test_a_state_whose_log_no_longer_replays_is_refused(
+def test_a_state_whose_journal_no_longer_replays_is_refused(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from physseg.cli.state import _checksum
-
-    doc = json.loads((machine / STATE).read_text())
-    doc["snapshot"]["physmem"] = 1
-    doc["checksum"] = _checksum(doc)
-    (machine / STATE).write_text(json.dumps(doc))
+    with sqlite3.connect(machine / STATE) as db:
+        db.execute("UPDATE state SET physmem = 1")
+    db.close()
     assert run(capsys, "show")[0] == 0  # reading needs no rebuild
+    before = (machine / STATE).read_bytes()
     status, _, err = run(capsys, "plug", "4G", "4K")
-    assert status == 1
-    assert "gives a different machine than the one saved" in err
+    assert status == 2
+    assert "gives another machine than the snapshot saved with them" in err
+    assert (machine / STATE).read_bytes() == before
 
 
 def test_demo_in_process_with_a_short_script_and_a_failing_step(
@@ -383,7 +383,7 @@ def test_a_machine_never_recorded_shows_as_empty() -> None:
     from physseg.cli.state import MachineConfig, MachineState
     from physseg.cli.table import machine_dict
 
-    shown = machine_dict(MachineState(MachineConfig()), "x.json")
+    shown = machine_dict(MachineState(MachineConfig()), "x.db")
     assert (shown["booted"], shown["segments"], shown["holes"]) == (False, [], [])
     assert shown["totals"] == dict.fromkeys(
         ("segments", "managed_pages", "free_pages", "physmem", "holes", "slabs"), 0

@@ -15,9 +15,9 @@ import pytest
 
 from physseg.cli import main
 from physseg.cli.commands.replay import PROGRESS_MIN_BYTES
-from physseg.cli.state import load_state
+from physseg.cli.store import read_machine
 
-STATE = "physseg-state.json"
+STATE = "physseg-machine.db"
 PHYSSEG = str(Path(sys.executable).with_name("physseg"))
 """The installed ``physseg`` console script: the real entry point."""
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -32,10 +32,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def booted_state(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The state file of the qemu-512m sample, booted once for the module."""
+    """The machine database of the qemu-512m sample, booted once for the module."""
     directory = tmp_path_factory.mktemp("boot")
     done = subprocess.run(
-        [PHYSSEG, "boot", "qemu-512m", "--state", "s.json"],
+        [PHYSSEG, "boot", "qemu-512m", "--state", "s.db"],
         cwd=directory,
         capture_output=True,
         text=True,
@@ -43,7 +43,7 @@ def booted_state(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return (directory / "s.json").read_bytes()
+    return (directory / "s.db").read_bytes()
 
 
 @pytest.fixture
@@ -74,8 +74,8 @@ def test_the_text_example_replays_through_the_real_command(machine: Path) -> Non
         "11 operations read, 11 applied (find 4, plug 3, unplug 4); finds: 2 managed,"
         " 2 in a hole, 0 failed" in done.stdout
     )
-    assert "Saved to physseg-state.json." in done.stdout
-    assert len(load_state(machine / STATE).ops) == 8 + 7  # desktop: 7 physloads and init
+    assert "Saved to physseg-machine.db." in done.stdout
+    assert read_machine(machine / STATE).operations == 8 + 7  # desktop: 7 physloads and init
 
 
 def test_the_json_lines_example_builds_its_own_machine(
@@ -89,9 +89,9 @@ def test_the_json_lines_example_builds_its_own_machine(
     assert report["finds"] == {"managed": 2, "hole": 1}
     assert report["saved"] is True
     assert report["totals"]["segments"] == 5
-    state = load_state(machine / STATE)
+    state = read_machine(machine / STATE)
     assert state.map_info is None
-    assert len(state.ops) == 8
+    assert state.operations == 8
 
 
 def test_replay_stops_at_the_first_failing_line_and_saves_nothing(
@@ -119,7 +119,7 @@ def test_keep_going_reports_every_failure_and_saves_the_rest(
     report = json.loads(out)
     assert [f["line"] for f in report["failures"]] == [8, 10, 12]
     assert (report["applied"], report["saved"], report["stopped_at"]) == (4, True, None)
-    assert len(load_state(machine / STATE).ops) == 4 + 2
+    assert read_machine(machine / STATE).operations == 4 + 2
 
 
 def test_replay_reads_standard_input_and_dry_runs(
@@ -152,7 +152,7 @@ def test_fresh_replay_uses_the_machine_options(
         capsys, "replay", "--fresh", "static.trace", "--backend", "static", "--physseg-max", "2"
     )
     assert status == 0
-    state = load_state(machine / STATE)
+    state = read_machine(machine / STATE)
     assert (state.config.backend, state.config.physseg_max) == ("static", 2)
     (machine / "static.trace").write_text("physload 16M 16M\nphysload 64M 16M\nphysload 1G 1M\n")
     status, _, err = run(
@@ -167,8 +167,8 @@ def test_fresh_replay_never_overwrites_an_unreadable_state(
 ) -> None:
     (machine / STATE).write_text("{ torn")
     status, out, err = run(capsys, "replay", "--fresh", "small-machine.jsonl")
-    assert (status, out) == (1, "")
-    assert "is corrupt" in err
+    assert (status, out) == (2, "")
+    assert "is not a physseg machine (no SQLite header)" in err
     assert (machine / STATE).read_text() == "{ torn"
 
 

@@ -4,6 +4,7 @@ saved machine, and PNGs that are really there and really drawn."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_freelist_names_and_colours() -> None:
 
 
 def booted_state(ops: list[TraceOp]) -> MachineState:
+    """The machine ``ops`` build, with the tiny map's ranges and the ATF free lists."""
     state = MachineState(
         MachineConfig(),
         map_info=MapInfo(
@@ -138,8 +140,7 @@ def booted_state(ops: list[TraceOp]) -> MachineState:
     mem = state.config.new_machine()
     for op in ops:
         apply_op(mem, op)
-    state.record(mem, ops)
-    return state
+    return replace(state, snapshot=mem.snapshot(), operations=len(ops))
 
 
 TINY: list[TraceOp] = [
@@ -153,7 +154,7 @@ TINY: list[TraceOp] = [
 
 
 def test_layout_from_state_finds_plugged_unplugged_and_stolen_ranges() -> None:
-    shown = layout_from_state(booted_state(TINY))
+    shown = layout_from_state(booted_state(TINY), TINY)
     assert shown.title == "Physical memory of tiny"
     assert "e820 map" in shown.subtitle
     assert shown.plugged == ((GIB, GIB + 16 * MIB), (GIB + 32 * MIB, GIB + 64 * MIB))
@@ -169,8 +170,7 @@ def test_layout_of_a_trace_built_machine_has_no_map(tmp_path: Path) -> None:
     mem = state.config.new_machine()
     ops: list[TraceOp] = [PhysLoad(0, 16 * MIB)]
     apply_op(mem, ops[0])
-    state.record(mem, ops)
-    shown = layout_from_state(state)
+    shown = layout_from_state(replace(state, snapshot=mem.snapshot(), operations=1), ops)
     assert shown.title == "Physical memory of a machine built by a trace"
     assert "not booted" in shown.subtitle
     assert shown.firmware == ()
@@ -194,7 +194,7 @@ def colours(path: Path) -> int:
 @pytest.mark.parametrize("views", ["both", "log", "broken"])
 def test_render_map_writes_a_colourful_png(tmp_path: Path, views: str) -> None:
     path = tmp_path / "map.png"
-    result = render_map(layout_from_state(booted_state(TINY)), path, views=views)
+    result = render_map(layout_from_state(booted_state(TINY), TINY), path, views=views)
     assert (result.path, result.width, result.height) == (path, 1600, 900)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 30_000

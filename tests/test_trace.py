@@ -3,6 +3,8 @@ applying operations to a PhysMem and replaying whole traces."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +12,9 @@ from hypothesis import strategies as st
 from physseg import PhysMem, Segment
 from physseg.cli.trace import (
     JSONL,
+    MAX_JSON_DEPTH,
+    MAX_LINE_CHARS,
+    SHOWN_CHARS,
     TEXT,
     Find,
     Init,
@@ -20,13 +25,17 @@ from physseg.cli.trace import (
     TraceParseError,
     Unplug,
     apply_op,
+    bounded_lines,
     detect_format,
     format_op,
+    json_depth,
+    load_json,
     op_from_dict,
     op_name,
     op_to_dict,
     parse_line,
     parse_trace,
+    read_trace,
     replay,
 )
 from physseg.errors import InvalidArgumentError, RangeNotManagedError, RangeOverlapError
@@ -341,3 +350,73 @@ def test_replay_of_a_clean_trace_is_ok() -> None:
     assert report.ok
     assert len(report.applied) == 3
     assert len(mem) == 2
+
+
+# --------------------------------------------------------------------------- bounds
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"op": "plug", "addr": ' + "9" * 100_000 + ', "size": 4096}', "more than 40 digits"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested deeper than 16 levels"),
+        ('{"op": "plug", "addr": NaN, "size": 4096}', "NaN is not a JSON number"),
+        ('{"op": "init", "op": "plug"}', "key 'op' given twice"),
+        ('{"op": "plug", "addr": "0x1' + "0" * 16 + '1", "size": 4096}', "at most 2**64 bytes"),
+        ('{"op": "plug", "addr": ' + str(1 << 65) + ', "size": 4096}', "at most 2**64 bytes"),
+        ("x" * (MAX_LINE_CHARS + 1), "line longer than"),
+    ],
+)
+def test_hostile_json_lines_are_one_line_parse_errors(line: str, reason: str) -> None:
+    with pytest.raises(TraceParseError) as caught:
+        parse_line(line, JSONL, line_no=7, source="t.jsonl")
+    assert reason in caught.value.reason
+    assert caught.value.line_no == 7
+    assert len(str(caught.value)) < 3 * SHOWN_CHARS
+    assert "\n" not in str(caught.value)
+
+
+def test_a_text_line_of_a_huge_number_is_a_parse_error() -> None:
+    with pytest.raises(TraceParseError, match="at most 2\\*\\*64 bytes"):
+        parse_line("plug 0x" + "f" * 4000 + " 4K")
+
+
+def test_json_depth_counts_brackets_outside_strings_only() -> None:
+    assert json_depth('{"a": "[[[[{{{{", "b": [[1]]}') == 3
+    assert json_depth("12") == 0
+    assert load_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH) == eval(
+        "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    )
+
+
+def test_messages_quote_control_characters_harmlessly() -> None:
+    with pytest.raises(TraceParseError) as caught:
+        parse_line("plugg \x1b[2J 4K")
+    assert "\x1b" not in str(caught.value)
+
+
+def test_bounded_lines_cut_an_endless_line_and_read_no_further() -> None:
+    class Endless(io.StringIO):
+        """A stream of one line that never ends (what /dev/zero is to a line reader)."""
+
+        reads = 0
+
+        def readline(self, size: int | None = -1) -> str:
+            self.reads += 1
+            return "\0" * (size if size and size > 0 else 1 << 16)
+
+    stream = Endless()
+    lines = bounded_lines(stream, limit=100)
+    first = next(lines)
+    assert len(first) == 101
+    assert stream.reads == 1
+
+
+def test_bounded_lines_skip_the_rest_of_a_long_line_when_asked_for_more() -> None:
+    stream = io.StringIO("a" * 250 + "\nplug 4G 4K\n")
+    assert [len(line) for line in bounded_lines(stream, limit=100)] == [101, 11]
+
+
+def test_read_trace_keeps_going_past_a_too_long_line_only_when_told() -> None:
+    lines = ["x" * (MAX_LINE_CHARS + 1), "plug 4G 4K\n"]
+    assert len(read_trace(lines)) == 1
+    kept = read_trace(lines, keep_going=True)
+    assert [line.op for line in kept] == [None, Plug(4 * GIB, 4096)]

@@ -1,5 +1,5 @@
 """Everything only the ``physseg`` command line uses: the dispatcher, the subcommands, the
-state file, the trace format, tables, the memory picture and byte units."""
+machine's database, the trace format, tables, the memory picture and byte units."""
 
 from __future__ import annotations
 

@@ -2,18 +2,24 @@
 
 Each module in :mod:`physseg.cli.commands` exposes ``register(subparsers)``, which adds its
 subparser and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
-Usage errors exit 2 (argparse); operational failures exit 1 with one line on stderr; no
-traceback reaches the user.
+
+Exit statuses: 0 success; 1 an operational failure (a refused operation, a failing trace line,
+a missing or busy machine, an unreadable map); 2 a usage error (argparse) or a state file that
+is unusable as it is (``StoreError`` with an exit status of 2: not a physseg machine, corrupt,
+invalid, newer); 130 interrupted. Every failure is one line on stderr, ``physseg COMMAND:
+MESSAGE``; no traceback reaches the user, not even for a bug (reported as an internal error).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from physseg import __version__
+from physseg.cli.store import StoreError
 from physseg.errors import CommandError, KernelAssertionError, KernelPanic, PhysSegError
 
 COMMAND_MODULES = (
@@ -24,6 +30,7 @@ COMMAND_MODULES = (
     "unplug",
     "find",
     "replay",
+    "export",
     "map",
     "simulate",
     "bench",
@@ -44,19 +51,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(command: str, message: object) -> None:
+    """Print ``physseg COMMAND: MESSAGE`` on stderr as one line."""
+    text = " ".join(str(message).splitlines())
+    print(f"physseg {command}: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status (0 ok, 1 failure, 2 usage)."""
+    """Run the command line; returns the process exit status (0 ok, 1 failure, 2 usage or an
+    unusable state file, 130 interrupted; see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.dispatch = main  # for a command that runs other commands (demo)
     try:
         status: int = args.func(args)
+    except StoreError as exc:
+        _say(args.command, exc)
+        return exc.exit_status
+    except BrokenPipeError:
+        # the reader of our output went away (``physseg export | head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
     except (CommandError, PhysSegError, KernelPanic, KernelAssertionError, OSError) as exc:
-        print(f"physseg {args.command}: {exc}", file=sys.stderr)
+        _say(args.command, exc)
         return 1
     except KeyboardInterrupt:
-        print(f"physseg {args.command}: interrupted", file=sys.stderr)
+        _say(args.command, "interrupted")
         return 130
+    except MemoryError:
+        _say(args.command, "out of memory")
+        return 1
+    except Exception as exc:  # a bug: still one line, never a traceback
+        _say(args.command, f"internal error ({type(exc).__name__}: {exc}); please report it")
+        return 1
     return status
 
 

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from physseg.cli.state import MachineState, snapshot_holes
-from physseg.cli.trace import PhysLoad, Plug, Unplug
+from physseg.cli.trace import PhysLoad, Plug, TraceOp, Unplug
 from physseg.cli.units import format_addr, format_size
 
 Interval = tuple[int, int]
@@ -161,11 +161,12 @@ def intersect(intervals: Iterable[Interval], other: Iterable[Interval]) -> list[
 
 
 # --------------------------------------------------------------------------- layout
-def layout_from_state(state: MachineState) -> MapLayout:
+def layout_from_state(state: MachineState, ops: Iterable[TraceOp] = ()) -> MapLayout:
     """The picture of a saved machine: its segments, free-list names and limits, the firmware
-    map's non-RAM ranges, and from the operation log the ranges hot-plugged and unplugged and
-    the RAM stolen for the page array (loaded by ``physload``, neither managed nor unplugged
-    now). O(n log n) in segments and logged operations."""
+    map's non-RAM ranges, and from its journal ``ops`` the ranges hot-plugged and unplugged
+    and the RAM stolen for the page array (loaded by ``physload``, neither managed nor
+    unplugged now). O(n log n) in segments and journal rows; the rows are read once, keeping
+    only their ranges."""
     shift = state.config.page_shift
     snapshot = state.snapshot
     views = (
@@ -175,9 +176,16 @@ def layout_from_state(state: MachineState) -> MapLayout:
     )
     segments = tuple(PlotSegment(v.start << shift, v.end << shift, v.free_list) for v in views)
     managed = [(s.start, s.end) for s in segments]
-    plugged = [(op.addr, op.addr + op.size) for op in state.ops if isinstance(op, Plug)]
-    unplugged = [(op.addr, op.addr + op.size) for op in state.ops if isinstance(op, Unplug)]
-    loaded = [(op.addr, op.addr + op.size) for op in state.ops if isinstance(op, PhysLoad)]
+    plugged: list[tuple[int, int]] = []
+    unplugged: list[tuple[int, int]] = []
+    loaded: list[tuple[int, int]] = []
+    for op in ops:
+        if isinstance(op, Plug):
+            plugged.append((op.addr, op.addr + op.size))
+        elif isinstance(op, Unplug):
+            unplugged.append((op.addr, op.addr + op.size))
+        elif isinstance(op, PhysLoad):
+            loaded.append((op.addr, op.addr + op.size))
     info = state.map_info
     firmware = tuple(
         (r.start, r.end, r.kind) for r in (info.ranges if info else ()) if r.kind != "usable"

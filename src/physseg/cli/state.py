@@ -1,85 +1,48 @@
-"""The saved machine of the ``physseg`` command line: a versioned JSON state file, written
-atomically, that rebuilds a :class:`physseg.PhysMem` exactly.
+"""The saved machine as the command line knows it: its configuration, the map it was booted
+from, its free-list names and its snapshot, and the bounds every one of those values must meet
+when it is read back. No file format lives here: :mod:`physseg.cli.store` keeps the machine in
+its database and checks what it reads with the ``check_*`` functions below.
 
-Design: the file holds the machine's **configuration** and the **log of every operation that
-succeeded** on it, in the trace vocabulary of :mod:`physseg.cli.trace` (``physload`` ... ``init``
-from the boot, then ``plug`` / ``unplug``). Rebuilding replays the log on a fresh ``PhysMem``:
-the engine is deterministic, so the replay reaches the very state that was saved, page-array
-placement and extent regions included, which a list of segments alone could not restore. The
-file also holds the resulting :class:`physseg.Snapshot`; :func:`rebuild` checks that the replay
-reproduces it, and commands that only read (``show``, ``find``, ``map``) use it directly without
-rebuilding — booting a 1 TiB map costs the engine a minute and gigabytes, reading its snapshot a
-few milliseconds. A SHA-256 checksum over the content detects any damage or hand edit.
-
-Slab numbers in the snapshot: format version 2 stores the engine's own ``Slab.ident``, which
-each kernel hands out 1, 2, 3... in creation order, so the replay on a fresh ``PhysMem`` gives
-the very same numbers and the snapshots compare as they are. Version 1 was written while slab
-numbers came from a process-wide counter: it stores each slab's rank among the snapshot's slabs
-in creation order (0, 1, 2...), which differs from the engine's numbers (from 1, and with a gap
-for every slab created and later dropped); a version-1 file is therefore compared after ranking
-the replay's numbers the same way (:func:`_saved_numbering`), and is written as version 2 by the
-next command that changes the machine.
-
-Writes are atomic: a temporary file in the same directory is written and fsynced, renamed over
-the old file, and the directory is fsynced, so a crash or a full disk leaves either the old
-file or the new one, never a torn one. A missing, corrupt or newer-version file raises a
-:class:`StateError` naming the file and the reason, and is never overwritten.
+The bounds are the face's own where it has them (a configuration is checked by building the
+empty :class:`PhysMem` it describes, so the backend, strategy, page size and counts are judged
+by the engine that will run them) and stated limits where it has none
+(:data:`PHYSSEG_MAX_LIMIT`, :data:`NFREELIST_LIMIT`, :data:`MAX_SEGMENTS` and the text limits),
+so a value read from a file can cost neither unbounded memory nor unbounded time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import os
-import sys
-import tempfile
-import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Final, TypeVar
+from dataclasses import dataclass
+from typing import Final
 
-from physseg.cli.trace import Find, TraceOp, apply_op, op_from_dict, op_to_dict
-from physseg.errors import PhysSegError
-from physseg.physmem import PhysMem, Segment, SegmentState, Snapshot
+from physseg.memmap import RangeKind
+from physseg.physmem import PhysMem, Segment, Snapshot
 
-STATE_FORMAT: Final = "physseg-state"
-"""The ``"format"`` field every state file carries."""
-STATE_VERSION: Final = 2
-"""The format version this physseg writes and the newest it reads (1: slab numbers ranked from
-0; 2: the engine's own slab numbers; see the module docstring)."""
-DEFAULT_STATE_PATH: Final = "physseg-state.json"
-"""Where the command line keeps its state unless told otherwise (the working directory)."""
-_T = TypeVar("_T")
-
-PAUSE_ENV: Final = "PHYSSEG_STATE_PAUSE_BEFORE_RENAME"
-"""Test hook: seconds to sleep after the temporary file is written and fsynced, before the
-rename (announced on stderr), so a test can kill the writer at the worst moment."""
-
-
-class StateError(Exception):
-    """The state file cannot be used; ``path`` is the file, the message says why and what to
-    do."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        self.path = path
-        super().__init__(message)
-
-
-class StateMissingError(StateError):
-    """There is no state file."""
-
-
-class StateCorruptError(StateError):
-    """The file is not a state file, is truncated, damaged or was edited."""
-
-
-class StateVersionError(StateError):
-    """The file was written by a newer physseg, in a format version this one cannot read."""
-
-
-class StateMismatchError(StateError):
-    """Replaying the file's log did not reproduce the snapshot saved with it."""
+PHYSSEG_MAX_LIMIT: Final = 1 << 16
+"""The largest ``VM_PHYSSEG_MAX`` a machine may have (NetBSD's ports use 16 to 1024; the
+rbtree build keeps one boot-pool record per slot, so the bound bounds its memory)."""
+NFREELIST_LIMIT: Final = 128
+"""The largest ``VM_NFREELIST`` (a page's free list is an ``int8``)."""
+MAX_SEGMENTS: Final = 1 << 17
+"""The most segments a saved machine may have: reading one costs about 1 KiB a segment, so
+this bounds what a file can make a reader allocate."""
+MAX_EXTENT_REGIONS: Final = 1 << 18
+"""The most page-array extent regions a saved snapshot may list."""
+MAX_MAP_RANGES: Final = 4096
+"""The most top-level ranges of a boot map a machine keeps."""
+MAX_WARNINGS: Final = 256
+"""The most boot-plan warnings a machine keeps."""
+MAX_NAME_CHARS: Final = 256
+"""The longest name, label or free-list name (characters)."""
+MAX_WARNING_CHARS: Final = 1024
+"""The longest boot-plan warning (characters)."""
+MAX_COUNT: Final = 1 << 62
+"""The largest page counter (``npages``, ``physmem``) or slab number a snapshot may hold."""
+ADDRESS_LIMIT: Final = 1 << 64
+"""One past the highest byte address: map ranges and free-list limits lie in
+``[0, ADDRESS_LIMIT]``."""
+_RANGE_KINDS: Final = frozenset(kind.value for kind in RangeKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +57,7 @@ class MachineConfig:
 
     def new_machine(self) -> PhysMem:
         """A fresh, empty, unbooted ``PhysMem`` with this configuration. Raises what the
-        ``PhysMem`` constructor raises for bad values."""
+        ``PhysMem`` constructor raises for bad values (``ValueError``). O(physseg_max)."""
         return PhysMem(
             self.backend,
             physseg_max=self.physseg_max,
@@ -102,6 +65,32 @@ class MachineConfig:
             nfreelist=self.nfreelist,
             page_shift=self.page_shift,
         )
+
+    @property
+    def max_pfn(self) -> int:
+        """One past the highest page frame number of this page size. O(1)."""
+        return 1 << (64 - self.page_shift)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the field unless every value is one the face accepts:
+        strings and integers of the right type, ``physseg_max`` in ``[1,``
+        :data:`PHYSSEG_MAX_LIMIT` ``]``, ``nfreelist`` in ``[1,`` :data:`NFREELIST_LIMIT`
+        ``]``, and a backend, strategy and page size (``page_shift`` in [9, 30]) the engine
+        builds. O(physseg_max): the empty machine is built and dropped.
+
+        >>> MachineConfig(page_shift=40).check()
+        Traceback (most recent call last):
+        ...
+        ValueError: page_shift is 40, not in [9, 30]
+        """
+        for name in ("backend", "strategy"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+                raise ValueError(f"{name} must be a short string, not {_shown(value)}")
+        check_int("physseg_max", self.physseg_max, 1, PHYSSEG_MAX_LIMIT)
+        check_int("nfreelist", self.nfreelist, 1, NFREELIST_LIMIT)
+        check_int("page_shift", self.page_shift, 9, 30)
+        self.new_machine()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,54 +126,30 @@ class FreeListName:
     limit: int
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class MachineState:
-    """Everything a state file holds. ``ops`` is the log of successful operations;
-    ``snapshot`` the snapshot of the machine they build, its slab numbers as format ``version``
-    numbers them (see :data:`STATE_VERSION`)."""
+    """What the command line shows of a saved machine: its configuration, its newest
+    ``snapshot`` (``None``: nothing recorded yet, shown as an empty unbooted machine), the map
+    it was booted from, its free-list names and the number of ``operations`` in its
+    journal."""
 
     config: MachineConfig
-    ops: list[TraceOp] = field(default_factory=list)
     snapshot: Snapshot | None = None
     map_info: MapInfo | None = None
     freelists: tuple[FreeListName, ...] = ()
-    version: int = STATE_VERSION
-
-    def record(self, mem: PhysMem, ops: list[TraceOp]) -> None:
-        """Append the operations that succeeded on ``mem`` (``find`` is not logged: it changes
-        nothing) and take ``mem``'s snapshot (in the current format's numbering).
-        O(len(ops) + segments)."""
-        self.ops.extend(op for op in ops if not isinstance(op, Find))
-        self.snapshot = mem.snapshot()
-        self.version = STATE_VERSION
+    operations: int = 0
 
     def freelist_name(self, index: int) -> str:
         """The name of free list ``index`` (``"VM_FREELIST_FIRST16"``), or ``"#<index>"``
-        when the state has no name for it. O(free lists)."""
+        when the state has no name for it. O(free lists).
+
+        >>> MachineState(MachineConfig()).freelist_name(2)
+        '#2'
+        """
         for entry in self.freelists:
             if entry.index == index:
                 return entry.name
         return f"#{index}"
-
-
-def _saved_numbering(snapshot: Snapshot, version: int) -> Snapshot:
-    """``snapshot`` (the engine's slab numbers) numbered as a state file of format ``version``
-    stores them: unchanged from version 2 on; for version 1, each slab's rank among the
-    snapshot's slabs in creation order (0, 1, 2...; -1, "no page array", kept), which is what
-    version-1 files hold. O(segments + extent regions)."""
-    if version >= 2:
-        return snapshot
-    idents = sorted(
-        {state.slab for state in snapshot.segments if state.slab >= 0}
-        | {extent[0] for extent in snapshot.extents}
-    )
-    number = {ident: index for index, ident in enumerate(idents)}
-    number[-1] = -1
-    return replace(
-        snapshot,
-        segments=tuple(replace(s, slab=number[s.slab]) for s in snapshot.segments),
-        extents=tuple((number[e[0]], e[1], e[2]) for e in snapshot.extents),
-    )
 
 
 def snapshot_stats(snapshot: Snapshot) -> dict[str, int]:
@@ -212,321 +177,122 @@ def snapshot_holes(snapshot: Snapshot) -> list[tuple[int, int]]:
     ]
 
 
-def rebuild(state: MachineState, path: Path) -> PhysMem:
-    """A ``PhysMem`` in exactly the saved state: the configuration's fresh machine with every
-    logged operation applied again. O(cost of the logged operations).
-
-    Raises ``StateMismatchError`` when an operation fails or the result's snapshot differs from
-    the saved one (the file's log no longer describes its machine, e.g. after a change of the
-    engine). A version-1 file's snapshot is compared in its own numbering (see the module
-    docstring)."""
-    try:
-        mem = state.config.new_machine()
-    except ValueError as exc:
-        raise StateCorruptError(
-            path, f"state file {path} describes an impossible machine ({exc})"
-        ) from None
-    for number, op in enumerate(state.ops, start=1):
-        try:
-            apply_op(mem, op)
-        except PhysSegError as exc:
-            raise StateMismatchError(
-                path,
-                f"state file {path}: replaying logged operation {number} failed ({exc});"
-                " the file was not changed",
-            ) from None
-    if (
-        state.snapshot is not None
-        and _saved_numbering(mem.snapshot(), state.version) != state.snapshot
-    ):
-        raise StateMismatchError(
-            path,
-            f"state file {path}: replaying its {len(state.ops)} operations gives a different"
-            " machine than the one saved (was it written by another physseg version?);"
-            " the file was not changed",
-        )
-    return mem
+# --------------------------------------------------------------------------- checks
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-# --------------------------------------------------------------------------- encoding
-def _segment_row(state: SegmentState) -> list[int]:
-    v = state.view
-    return [
-        v.start,
-        v.end,
-        v.avail_start,
-        v.avail_end,
-        v.free_list,
-        v.start_hint,
-        state.slab,
-        state.index,
-    ]
+def check_int(name: str, value: object, minimum: int, maximum: int) -> int:
+    """``value`` if it is an ``int`` (not a ``bool``) in ``[minimum, maximum]``; else
+    ``ValueError`` naming ``name``, the value and the range. O(1).
 
-
-def _encode(state: MachineState) -> dict[str, object]:
-    snap = state.snapshot
-    doc: dict[str, object] = {
-        "format": STATE_FORMAT,
-        "version": state.version,
-        "written_by": f"physseg {_version()}",
-        "machine": {
-            "backend": state.config.backend,
-            "physseg_max": state.config.physseg_max,
-            "strategy": state.config.strategy,
-            "nfreelist": state.config.nfreelist,
-            "page_shift": state.config.page_shift,
-        },
-        "freelists": [[f.index, f.name, f"{f.limit:#x}"] for f in state.freelists],
-        "map": None,
-        "ops": [op_to_dict(op) for op in state.ops],
-        "snapshot": None
-        if snap is None
-        else {
-            "booted": snap.booted,
-            "npages": snap.npages,
-            "physmem": snap.physmem,
-            "segments": [_segment_row(s) for s in snap.segments],
-            "extents": [
-                [ident, destroyed, [list(r) for r in regions]]
-                for ident, destroyed, regions in snap.extents
-            ],
-        },
-    }
-    if state.map_info is not None:
-        info = state.map_info
-        doc["map"] = {
-            "name": info.name,
-            "source": info.source,
-            "format": info.format,
-            "ranges": [[f"{r.start:#x}", f"{r.end:#x}", r.kind, r.label] for r in info.ranges],
-            "warnings": list(info.warnings),
-        }
-    return doc
-
-
-def _version() -> str:
-    from physseg import __version__
-
-    return __version__
-
-
-def _checksum(doc: dict[str, object]) -> str:
-    body = {key: value for key, value in doc.items() if key != "checksum"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _render(value: object, depth: int = 0) -> str:
-    """JSON with one line per operation, segment and map range (readable, diff-friendly)."""
-    nested = isinstance(value, dict | list) and depth < 3
-    if (
-        nested
-        and isinstance(value, dict)
-        and any(isinstance(v, dict | list) for v in value.values())
-    ):
-        pad = "  " * (depth + 1)
-        items = [f"{pad}{json.dumps(k)}: {_render(v, depth + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
-    if nested and isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
-        pad = "  " * (depth + 1)
-        items = [f"{pad}{_render(v, depth + 1)}" for v in value]
-        return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
-    return json.dumps(value)
-
-
-def encode_state(state: MachineState) -> bytes:
-    """The file content for ``state`` (UTF-8 JSON ending in a newline, checksum included).
-    O(size of the state)."""
-    doc = _encode(state)
-    doc["checksum"] = _checksum(doc)
-    return (_render(doc) + "\n").encode()
-
-
-def _get(record: object, key: str, kind: type[_T]) -> _T:
-    """``record[key]``, which must exist and be a ``kind`` (a bool is not an int here)."""
-    if not isinstance(record, dict) or key not in record:
-        raise ValueError(f"missing field {key!r}")
-    value = record[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"field {key!r} is not a {kind.__name__}: {value!r}")
+    >>> check_int("nfreelist", 0, 1, 128)
+    Traceback (most recent call last):
+    ...
+    ValueError: nfreelist is 0, not in [1, 128]
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} is not an integer: {_shown(value)}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} is {_shown(value)}, not in [{minimum}, {maximum}]")
     return value
 
 
-def _ints(row: object, count: int) -> list[int]:
-    if not isinstance(row, list) or len(row) != count:
-        raise ValueError(f"expected a list of {count} integers, not {row!r}")
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in row):
-        raise ValueError(f"expected integers, not {row!r}")
-    return row
+def check_text(name: str, value: object, max_chars: int = MAX_NAME_CHARS) -> str:
+    """``value`` if it is a ``str`` of at most ``max_chars`` characters without control
+    characters (a file cannot send escape sequences to the terminal); else ``ValueError``
+    naming ``name``. O(len(value))."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not text: {_shown(value)}")
+    if len(value) > max_chars:
+        raise ValueError(f"{name} is longer than {max_chars} characters")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        raise ValueError(f"{name} holds a control character: {_shown(value)}")
+    return value
 
 
-def _decode_snapshot(backend: str, snap: dict[str, object]) -> Snapshot:
-    segments = []
-    for row in _get(snap, "segments", list):
-        numbers = _ints(row, 8)
-        segments.append(SegmentState(Segment(*numbers[:6]), numbers[6], numbers[7]))
-    extents = []
-    for entry in _get(snap, "extents", list):
-        if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[1], bool):
-            raise ValueError(f"bad extent {entry!r}")
-        ident = _ints([entry[0]], 1)[0]
-        regions = tuple((r[0], r[1]) for r in (_ints(r, 2) for r in entry[2]))
-        extents.append((ident, entry[1], regions))
-    return Snapshot(
-        backend,
-        _get(snap, "booted", bool),
-        tuple(segments),
-        _get(snap, "npages", int),
-        _get(snap, "physmem", int),
-        tuple(extents),
-    )
+def clean_text(text: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    """``text`` as :func:`check_text` accepts it: control characters replaced by ``?`` and
+    cut to ``max_chars`` characters (ending in ``...`` when cut). O(len(text)).
+
+    >>> clean_text("a\\tb" + "c" * 300, 8)
+    'a?bcc...'
+    """
+    clean = "".join("?" if ord(ch) < 32 or 127 <= ord(ch) < 160 else ch for ch in text)
+    return clean if len(clean) <= max_chars else clean[: max_chars - 3] + "..."
 
 
-def _decode_map(info: dict[str, object]) -> MapInfo:
-    ranges = []
-    for entry in _get(info, "ranges", list):
-        if (
-            not isinstance(entry, list)
-            or len(entry) != 4
-            or not all(isinstance(x, str) for x in entry)
-        ):
-            raise ValueError(f"bad map range {entry!r}")
-        ranges.append(MapRange(int(entry[0], 16), int(entry[1], 16), entry[2], entry[3]))
-    return MapInfo(
-        _get(info, "name", str),
-        _get(info, "source", str),
-        _get(info, "format", str),
-        tuple(ranges),
-        tuple(str(w) for w in _get(info, "warnings", list)),
-    )
+def check_map_info(info: MapInfo) -> None:
+    """Raise ``ValueError`` naming the field unless ``info``'s texts are short and clean, its
+    ranges at most :data:`MAX_MAP_RANGES` non-empty byte ranges in ``[0, 2**64]`` of a known
+    kind, and its warnings at most :data:`MAX_WARNINGS`. O(ranges + warnings)."""
+    check_text("map.name", info.name)
+    check_text("map.source", info.source)
+    check_text("map.format", info.format)
+    if len(info.ranges) > MAX_MAP_RANGES:
+        raise ValueError(f"the map has more than {MAX_MAP_RANGES} ranges")
+    for number, rng in enumerate(info.ranges):
+        where = f"map range {number}"
+        start = check_int(f"{where} start", rng.start, 0, ADDRESS_LIMIT - 1)
+        check_int(f"{where} end", rng.end, start + 1, ADDRESS_LIMIT)
+        if rng.kind not in _RANGE_KINDS:
+            raise ValueError(f"{where} has an unknown kind {_shown(rng.kind)}")
+        check_text(f"{where} label", rng.label)
+    if len(info.warnings) > MAX_WARNINGS:
+        raise ValueError(f"the map has more than {MAX_WARNINGS} warnings")
+    for number, warning in enumerate(info.warnings):
+        check_text(f"map warning {number}", warning, MAX_WARNING_CHARS)
 
 
-def _decode(doc: dict[str, object]) -> MachineState:
-    machine = _get(doc, "machine", dict)
-    config = MachineConfig(
-        backend=_get(machine, "backend", str),
-        physseg_max=_get(machine, "physseg_max", int),
-        strategy=_get(machine, "strategy", str),
-        nfreelist=_get(machine, "nfreelist", int),
-        page_shift=_get(machine, "page_shift", int),
-    )
-    freelists = []
-    for entry in _get(doc, "freelists", list):
-        if not isinstance(entry, list) or len(entry) != 3:
-            raise ValueError(f"bad free list {entry!r}")
-        freelists.append(FreeListName(_ints(entry[:1], 1)[0], str(entry[1]), int(entry[2], 16)))
-    ops = []
-    for record in _get(doc, "ops", list):
-        if not isinstance(record, dict):
-            raise ValueError(f"bad operation {record!r}")
-        ops.append(op_from_dict(record))
-    snap = doc.get("snapshot")
-    info = doc.get("map")
-    return MachineState(
-        config,
-        version=_get(doc, "version", int),
-        ops=ops,
-        snapshot=None
-        if snap is None
-        else _decode_snapshot(config.backend, _get(doc, "snapshot", dict)),
-        map_info=None if info is None else _decode_map(_get(doc, "map", dict)),
-        freelists=tuple(freelists),
-    )
+def check_freelists(config: MachineConfig, freelists: tuple[FreeListName, ...]) -> None:
+    """Raise ``ValueError`` unless every free-list name has a distinct number below
+    ``config.nfreelist``, a short clean name and a limit in ``[0, 2**64]``.
+    O(free lists)."""
+    seen: set[int] = set()
+    for entry in freelists:
+        index = check_int("free list number", entry.index, 0, config.nfreelist - 1)
+        if index in seen:
+            raise ValueError(f"free list {index} is named twice")
+        seen.add(index)
+        check_text(f"free list {index} name", entry.name)
+        check_int(f"free list {index} limit", entry.limit, 0, ADDRESS_LIMIT)
 
 
-def decode_state(data: bytes, path: Path) -> MachineState:
-    """The state in file content ``data`` read from ``path``.
-
-    Raises ``StateCorruptError`` (not JSON, not a physseg state file, bad checksum, a field
-    missing or of the wrong type) and ``StateVersionError`` (a newer format version).
-    O(size of the file)."""
-    fix = "remove it or use another --state file; it was not changed"
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateCorruptError(path, f"state file {path} is corrupt ({exc}); {fix}") from None
-    if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
-        raise StateCorruptError(path, f"{path} is not a physseg state file; {fix}")
-    version = doc.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise StateCorruptError(path, f"state file {path} has no valid version; {fix}")
-    if version > STATE_VERSION:
-        raise StateVersionError(
-            path,
-            f"state file {path} has format version {version}, written by"
-            f" {doc.get('written_by', 'a newer physseg')}; this physseg {_version()} reads"
-            f" version {STATE_VERSION} and older; upgrade physseg or use another --state file;"
-            " it was not changed",
-        )
-    if doc.get("checksum") != _checksum(doc):
-        raise StateCorruptError(
-            path, f"state file {path} is corrupt (checksum mismatch: damaged or edited); {fix}"
-        )
-    try:
-        return _decode(doc)
-    except (TypeError, ValueError) as exc:
-        raise StateCorruptError(path, f"state file {path} is corrupt ({exc}); {fix}") from None
-
-
-def load_state(path: Path) -> MachineState:
-    """Read and decode the state file at ``path``.
-
-    Raises ``StateMissingError`` when there is none, what :func:`decode_state` raises, and
-    ``OSError`` when it cannot be read. O(size of the file)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise StateMissingError(
-            path,
-            f"no state file {path}; start a machine with `physseg boot MAP` (or pass --state PATH)",
-        ) from None
-    return decode_state(data, path)
-
-
-def check_replaceable(path: Path) -> None:
-    """Succeeds when ``path`` may be overwritten by a new machine: it does not exist or is a
-    state file this physseg reads. Raises what :func:`load_state` raises otherwise (a corrupt
-    or newer file is never overwritten)."""
-    if path.exists():
-        load_state(path)
-
-
-def save_state(path: Path, state: MachineState) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file in the same directory is
-    written and fsynced, renamed over ``path``, then the directory is fsynced. On any error
-    the temporary file is removed and ``path`` is unchanged. The new file keeps the old
-    file's permission bits (0644 for a new file).
-
-    Raises ``OSError`` (e.g. ``ENOSPC``, ``EACCES``). O(size of the state)."""
-    data = encode_state(state)
-    directory = path.parent
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            os.fchmod(tmp.fileno(), mode)
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        _pause_for_tests(tmp_name, path)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _pause_for_tests(tmp_name: str, path: Path) -> None:
-    pause = os.environ.get(PAUSE_ENV)
-    if pause:
-        print(
-            f"physseg: paused before renaming {tmp_name} over {path}", file=sys.stderr, flush=True
-        )
-        time.sleep(float(pause))
+def check_snapshot(config: MachineConfig, snapshot: Snapshot) -> None:
+    """Raise ``ValueError`` naming the first bad value unless ``snapshot`` could be one of a
+    machine of ``config``: at most :data:`MAX_SEGMENTS` disjoint segments ``[start, end)``
+    inside the PFN space, avail bounds and start hints inside it, free lists below
+    ``nfreelist``, page-array positions ``>= -1`` (-1: none), counters in
+    ``[-2**62, 2**62]``, at most :data:`MAX_EXTENT_REGIONS` extent regions of at least one
+    entry. O(n log n + regions)."""
+    top = config.max_pfn
+    if len(snapshot.segments) > MAX_SEGMENTS:
+        raise ValueError(f"more than {MAX_SEGMENTS} segments")
+    if not isinstance(snapshot.booted, bool):
+        raise ValueError(f"booted is not a boolean: {_shown(snapshot.booted)}")
+    for number, state in enumerate(snapshot.segments):
+        seg, where = state.view, f"segment {number}"
+        check_int(f"{where} start", seg.start, 0, top - 1)
+        check_int(f"{where} end", seg.end, seg.start + 1, top)
+        check_int(f"{where} avail_start", seg.avail_start, 0, top)
+        check_int(f"{where} avail_end", seg.avail_end, 0, top)
+        check_int(f"{where} free_list", seg.free_list, 0, config.nfreelist - 1)
+        check_int(f"{where} start_hint", seg.start_hint, 0, top)
+        check_int(f"{where} slab", state.slab, -1, MAX_COUNT)
+        check_int(f"{where} page index", state.index, -1, top)
+    spans: list[Segment] = sorted((s.view for s in snapshot.segments), key=lambda v: v.start)
+    for left, right in itertools.pairwise(spans):
+        if right.start < left.end:
+            raise ValueError(f"segments {left} and {right} overlap")
+    check_int("npages", snapshot.npages, -MAX_COUNT, MAX_COUNT)
+    check_int("physmem", snapshot.physmem, 0, MAX_COUNT)
+    if sum(len(regions) for _, _, regions in snapshot.extents) > MAX_EXTENT_REGIONS:
+        raise ValueError(f"more than {MAX_EXTENT_REGIONS} extent regions")
+    for slab, destroyed, regions in snapshot.extents:
+        check_int("extent slab", slab, 1, MAX_COUNT)
+        if not isinstance(destroyed, bool):
+            raise ValueError(f"extent of slab {slab}: destroyed is not a boolean")
+        for start, size in regions:
+            check_int(f"extent of slab {slab} region start", start, 0, top)
+            check_int(f"extent of slab {slab} region size", size, 1, top)

@@ -139,7 +139,7 @@ def header_text(state: MachineState, path: str) -> Text:
     text.append(where, style="bold")
     text.append(
         f", {state.config.backend} backend, {format_size(1 << state.config.page_shift)} pages"
-        f", {phase}, {len(state.ops)} logged operations, state {path}"
+        f", {phase}, {state.operations} logged operations, state {path}"
     )
     return text
 
@@ -212,6 +212,6 @@ def machine_dict(state: MachineState, path: str) -> dict[str, object]:
             for s, e in holes
         ],
         "totals": totals(state),
-        "operations": len(state.ops),
+        "operations": state.operations,
         "warnings": [] if info is None else list(info.warnings),
     }

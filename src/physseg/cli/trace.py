@@ -16,17 +16,25 @@ Text format (blank lines and ``#`` comments ignored, a comment may end any line)
 JSON lines: one object per line with the same names, e.g.
 ``{"op": "plug", "addr": "0x100000000", "size": "128M"}``; quantities are JSON integers or
 strings, ``steal`` a boolean, ``free_list`` an integer.
+
+Every read is bounded, whatever the input: a line is at most :data:`MAX_LINE_CHARS` characters
+(:func:`bounded_lines` never holds more of a longer one), a JSON value nests at most
+:data:`MAX_JSON_DEPTH` deep and its integers have at most :data:`MAX_INT_DIGITS` digits
+(:func:`load_json`), and a quantity is at most :data:`MAX_QUANTITY` bytes. Anything beyond is a
+``TraceParseError`` naming the line, never a ``RecursionError`` or a huge integer.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import PurePath
-from typing import Final
+from typing import Final, TextIO
 
 from physseg.cli.units import UnitError, format_addr, format_quantity, parse_bytes
 from physseg.errors import InvalidArgumentError, PhysSegError, Reason
@@ -41,6 +49,25 @@ _TRUE: Final = ("yes", "true", "1", "on")
 _FALSE: Final = ("no", "false", "0", "off")
 _JSONL_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
 _TEXT_SUFFIXES: Final = (".trace", ".txt")
+
+MAX_LINE_CHARS: Final = 2 << 20
+"""The longest line (characters, newline excluded) a trace may have. Operation lines are under
+200 characters; the bound is set by the header line of ``physseg export`` (a machine's map,
+at most about 1.6 MiB of JSON under the store's limits), and it bounds the memory one line can
+take."""
+MAX_JSON_DEPTH: Final = 16
+"""How deep arrays and objects may nest in one JSON line (an operation is 1, the export
+header 4): a deeper line is refused before ``json`` recurses into it."""
+MAX_INT_DIGITS: Final = 40
+"""Digits a JSON integer may have (``2**64`` has 20): a longer one is refused before it is
+converted."""
+MAX_QUANTITY: Final = 1 << 64
+"""The largest address or size in bytes a trace may name (the 64-bit physical address space)."""
+_SKIP_CHARS: Final = 1 << 16
+"""Characters read at a time while skipping the rest of an over-long line."""
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +150,31 @@ class TraceParseError(ValueError):
     """A trace line could not be parsed.
 
     Attributes ``source``, ``line_no`` (1-based), ``line_text`` (without its newline) and
-    ``reason``; the message is ``"<source>:<line_no>: <reason>: <line_text>"``.
+    ``reason``, both as :func:`shorten` quotes them; the message is
+    ``"<source>:<line_no>: <reason>: <line_text>"``.
     """
 
     def __init__(self, source: str, line_no: int, line_text: str, reason: str) -> None:
         self.source = source
         self.line_no = line_no
-        self.line_text = line_text
-        self.reason = reason
-        super().__init__(f"{source}:{line_no}: {reason}: {line_text}")
+        self.line_text = shorten(line_text)
+        self.reason = shorten(reason)
+        super().__init__(f"{source}:{line_no}: {reason}: {self.line_text}")
+
+
+SHOWN_CHARS: Final = 200
+"""Characters of a line a message quotes (a longer line is cut, with ``...``)."""
+
+
+def shorten(text: str) -> str:
+    """``text`` as a one-line message may quote it: at most :data:`SHOWN_CHARS` characters
+    (cut with ``...``), control characters (newlines, escapes) shown as ``?``. O(SHOWN_CHARS).
+
+    >>> shorten("plug 4G\x1b[2J 64M")
+    'plug 4G?[2J 64M'
+    """
+    cut = text[:SHOWN_CHARS] + ("..." if len(text) > SHOWN_CHARS else "")
+    return "".join("?" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in cut)
 
 
 class TraceCheckError(Exception):
@@ -142,19 +185,20 @@ class TraceCheckError(Exception):
 def _quantity(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"{name} must be a byte quantity, not {value!r}")
-    if isinstance(value, str):
-        return parse_bytes(value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, not {value}")
-    return value
+    number = parse_bytes(value) if isinstance(value, str) else value
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, not {number}")
+    if number > MAX_QUANTITY:
+        raise ValueError(f"{name} must be at most 2**64 bytes")
+    return number
 
 
 def _free_list(value: object) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
         return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000:
         return value
-    raise ValueError(f"free_list must be a non-negative integer, not {value!r}")
+    raise ValueError(f"free_list must be a non-negative integer below 1000, not {value!r}")
 
 
 def _steal(value: object) -> bool:
@@ -236,7 +280,9 @@ def parse_line(
 
     Raises ``TraceParseError`` (with ``source`` and ``line_no``) naming what is wrong: an
     unknown operation, a missing or extra value, a bad quantity, a zero size, an unknown
-    option. O(len(line)).
+    option, a line longer than :data:`MAX_LINE_CHARS`, JSON nested deeper than
+    :data:`MAX_JSON_DEPTH` or an integer longer than :data:`MAX_INT_DIGITS` digits.
+    O(len(line)).
 
     >>> parse_line("plug 4G 128M")
     Plug(addr=4294967296, size=134217728)
@@ -244,6 +290,10 @@ def parse_line(
     Find(addr=4096, expect='hole')
     """
     text = line.rstrip("\r\n")
+    if len(text) > MAX_LINE_CHARS:
+        raise TraceParseError(
+            source, line_no, text, f"line longer than {MAX_LINE_CHARS:,} characters"
+        )
     stripped = text.strip()
     if not stripped or stripped.startswith("#"):
         return None
@@ -257,11 +307,65 @@ def parse_line(
         raise TraceParseError(source, line_no, text, str(exc)) from None
 
 
-def _parse_json(text: str) -> TraceOp:
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(digits)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    record: dict[str, object] = {}
+    for key, value in pairs:
+        if key in record:
+            raise ValueError(f"key {shorten(key)!r} given twice")
+        record[key] = value
+    return record
+
+
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in the JSON ``text`` (0 for a scalar), counting only
+    brackets outside strings. O(len(text)), in C except one step per bracket.
+
+    >>> json_depth('{"op": "plug", "x": [[1], "]]]"]}')
+    3
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(_DEPTH_STEP[ch] for ch in brackets), default=0)
+
+
+def load_json(text: str) -> object:
+    """The JSON value ``text`` holds, read within bounds: at most :data:`MAX_JSON_DEPTH`
+    nested arrays/objects, integers of at most :data:`MAX_INT_DIGITS` digits, no ``NaN`` or
+    ``Infinity``, no key given twice in an object.
+
+    Raises ``ValueError`` naming what is wrong (never ``RecursionError``). O(len(text)).
+
+    >>> load_json('{"op": "init", "steal": false}')
+    {'op': 'init', 'steal': False}
+    >>> load_json("[" * 100 + "]" * 100)
+    Traceback (most recent call last):
+    ...
+    ValueError: JSON nested deeper than 16 levels
+    """
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        record = json.loads(text)
+        return json.loads(
+            text,
+            parse_int=_bounded_int,
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+def _parse_json(text: str) -> TraceOp:
+    record = load_json(text)
     if not isinstance(record, dict):
         raise ValueError(f"a JSON line must be an object, not {type(record).__name__}")
     name = record.pop("op", None)
@@ -294,6 +398,24 @@ def detect_format(name: str, first_lines: Iterable[str]) -> str:
         if stripped and not stripped.startswith("#"):
             return JSONL if stripped.startswith("{") else TEXT
     return TEXT
+
+
+def bounded_lines(stream: TextIO, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The lines of ``stream`` (newlines kept), never holding more than ``limit + 1``
+    characters of one: a longer line is yielded cut to ``limit + 1`` characters (which
+    :func:`parse_line` refuses as too long) and the rest of it is skipped, in chunks, only if
+    the caller asks for the next line. So reading stops as soon as the caller stops (a trace
+    of ``/dev/zero`` costs one bounded read). Memory O(limit); time O(characters read)."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        yield line
+        if len(line) > limit and not line.endswith("\n"):
+            while True:
+                rest = stream.readline(_SKIP_CHARS)
+                if not rest or rest.endswith("\n"):
+                    break
 
 
 def parse_trace(
@@ -480,6 +602,81 @@ class ReplayReport:
         return not self.failures
 
 
+@dataclass(frozen=True, slots=True)
+class TraceLine:
+    """One line of a trace as read: its 1-based number, its length in characters (newline
+    included, for a progress bar), its text as a message quotes it (:func:`shorten`), and
+    the operation it holds (``None`` for a blank or comment line) or why it does not parse."""
+
+    line_no: int
+    chars: int
+    text: str
+    op: TraceOp | None = None
+    error: TraceParseError | None = None
+
+
+def read_trace(
+    lines: Iterable[str], fmt: str = TEXT, *, source: str = "<trace>", keep_going: bool = False
+) -> list[TraceLine]:
+    """Parse every line of a trace without applying it: one :class:`TraceLine` per line read,
+    stopping after the first line that does not parse unless ``keep_going``. Pass
+    :func:`bounded_lines` of a stream so no line holds more than :data:`MAX_LINE_CHARS`.
+    Raises nothing for a bad line; O(characters read)."""
+    parsed = []
+    for line_no, line in enumerate(lines, start=1):
+        text = line.rstrip("\r\n")
+        try:
+            op = parse_line(line, fmt, line_no=line_no, source=source)
+        except TraceParseError as exc:
+            parsed.append(TraceLine(line_no, len(line), exc.line_text, error=exc))
+            if not keep_going:
+                break
+            continue
+        parsed.append(TraceLine(line_no, len(line), "" if op is None else shorten(text), op))
+    return parsed
+
+
+def apply_trace(
+    mem: PhysMem,
+    parsed: Iterable[TraceLine],
+    *,
+    keep_going: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Apply the operations of a parsed trace (:func:`read_trace`) to ``mem`` in order.
+
+    Stops at the first line that did not parse or fails to apply (recorded in ``failures``
+    with its number and reason; ``mem`` keeps every earlier operation) unless ``keep_going``,
+    which records every failure and goes on. ``progress``, if given, is called after each line
+    with the number of characters that line used (newline included), for a progress bar.
+    Raises nothing for a bad line; O(lines * cost of one operation)."""
+    report = ReplayReport()
+    for line in parsed:
+        if line.error is not None:
+            report.lines += 1
+            report.failures.append(ReplayFailure(line.line_no, line.text, line.error.reason))
+        elif line.op is not None:
+            report.lines += 1
+            try:
+                result = apply_op(mem, line.op)
+            except (PhysSegError, TraceCheckError) as exc:
+                report.failures.append(ReplayFailure(line.line_no, line.text, str(exc)))
+            else:
+                report.applied.append(line.op)
+                report.counts[op_name(line.op)] += 1
+                if isinstance(line.op, Find):
+                    if result is None:
+                        report.finds_hole += 1
+                    else:
+                        report.finds_managed += 1
+        if progress is not None:
+            progress(line.chars)
+        if report.failures and not keep_going:
+            report.stopped_at = line.line_no
+            break
+    return report
+
+
 def replay(
     mem: PhysMem,
     lines: Iterable[str],
@@ -489,35 +686,8 @@ def replay(
     keep_going: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Parse and apply every line of a trace to ``mem`` in order.
-
-    Stops at the first line that fails to parse or apply (recorded in ``failures`` with its
-    number and reason; ``mem`` keeps every earlier operation) unless ``keep_going``, which
-    records every failure and goes on. ``progress``, if given, is called after each line with
-    the number of characters that line used (newline included), for a progress bar.
-    Raises nothing for a bad line; O(lines * cost of one operation)."""
-    report = ReplayReport()
-    for line_no, line in enumerate(lines, start=1):
-        try:
-            op = parse_line(line, fmt, line_no=line_no, source=source)
-            if op is not None:
-                report.lines += 1
-                result = apply_op(mem, op)
-                report.applied.append(op)
-                report.counts[op_name(op)] += 1
-                if isinstance(op, Find):
-                    if result is None:
-                        report.finds_hole += 1
-                    else:
-                        report.finds_managed += 1
-        except TraceParseError as exc:
-            report.lines += 1
-            report.failures.append(ReplayFailure(line_no, exc.line_text, exc.reason))
-        except (PhysSegError, TraceCheckError) as exc:
-            report.failures.append(ReplayFailure(line_no, line.rstrip("\r\n"), str(exc)))
-        if progress is not None:
-            progress(len(line))
-        if report.failures and not keep_going:
-            report.stopped_at = line_no
-            break
-    return report
+    """Parse and apply every line of a trace to ``mem`` in order: :func:`apply_trace` of
+    :func:`read_trace` (see both for the stopping rule and ``progress``). Raises nothing for a
+    bad line; O(lines * cost of one operation)."""
+    parsed = read_trace(lines, fmt, source=source, keep_going=keep_going)
+    return apply_trace(mem, parsed, keep_going=keep_going, progress=progress)

@@ -1,6 +1,7 @@
-"""What the subcommands share: the ``--state`` and ``--json`` options, byte-quantity
-arguments, and loading / rebuilding / saving the machine with errors turned into one-line
-``CommandError`` messages."""
+"""What the subcommands share: the ``--state`` and ``--json`` options, byte-quantity and
+bounded-integer arguments, and JSON output. The machine itself is read and written through
+:mod:`physseg.cli.store`, whose ``StoreError`` the dispatcher turns into one line and an exit
+status."""
 
 from __future__ import annotations
 
@@ -9,17 +10,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from physseg.cli.state import (
-    DEFAULT_STATE_PATH,
-    MachineState,
-    StateError,
-    check_replaceable,
-    load_state,
-    rebuild,
-)
+from physseg.cli.store import DEFAULT_STATE_PATH
 from physseg.cli.units import UnitError, parse_bytes
-from physseg.errors import CommandError
-from physseg.physmem import PhysMem
 
 
 def byte_quantity(text: str) -> int:
@@ -39,17 +31,22 @@ def byte_size(text: str) -> int:
     return size
 
 
-def int_at_least(minimum: int) -> Callable[[str], int]:
+def int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An argparse type: an integer (decimal, or ``0x``/``0o``/``0b``) of at least
-    ``minimum``; anything else is an ``ArgumentTypeError`` naming the text."""
+    ``minimum`` (and at most ``maximum``, when given); anything else is an
+    ``ArgumentTypeError`` naming the text."""
 
     def parse(text: str) -> int:
+        if len(text) > 40:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r}... is not an integer")
         try:
             value = int(text, 0)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {maximum}")
         return value
 
     return parse
@@ -69,38 +66,11 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         type=Path,
         default=Path(DEFAULT_STATE_PATH),
-        help=f"state file of the machine (default: ./{DEFAULT_STATE_PATH})",
+        help=f"the machine's database (default: ./{DEFAULT_STATE_PATH})",
     )
     parser.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of tables"
     )
-
-
-def open_state(path: Path) -> MachineState:
-    """The saved machine at ``path``; ``CommandError`` when it is missing, corrupt or newer."""
-    try:
-        return load_state(path)
-    except StateError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def open_machine(path: Path) -> tuple[MachineState, PhysMem]:
-    """The saved machine at ``path`` and a ``PhysMem`` rebuilt in exactly its state;
-    ``CommandError`` when the file cannot be used."""
-    state = open_state(path)
-    try:
-        return state, rebuild(state, path)
-    except StateError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def ensure_replaceable(path: Path) -> None:
-    """``CommandError`` unless a new machine may be written to ``path`` (no file, or a state
-    file this physseg reads: a corrupt or newer one is never overwritten)."""
-    try:
-        check_replaceable(path)
-    except StateError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def print_json(value: object) -> None:

@@ -6,20 +6,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.cli.commands._common import (
-    add_common_options,
-    ensure_replaceable,
-    positive_int,
-    print_json,
-)
+from physseg.cli.commands._common import add_common_options, int_at_least, print_json
 from physseg.cli.state import (
+    MAX_MAP_RANGES,
+    MAX_WARNING_CHARS,
+    MAX_WARNINGS,
+    PHYSSEG_MAX_LIMIT,
     FreeListName,
     MachineConfig,
     MachineState,
     MapInfo,
     MapRange,
-    save_state,
+    clean_text,
 )
+from physseg.cli.store import check_machine, save_new
 from physseg.cli.table import machine_dict, machine_view, make_console
 from physseg.cli.trace import Init, PhysLoad, TraceOp, apply_op
 from physseg.cli.units import format_addr, format_count, format_quantity, format_size
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
         help="boot a machine from a memory map (a file or a shipped sample)",
         description="Parse MAP, load its usable RAM as NetBSD/x86 would (page rounding, "
         "free-list splits, low memory reserved), run uvm_page_init and save the machine "
-        "as the new state (replacing a previous one).",
+        "in its database (replacing a previous machine there).",
         epilog=f"shipped sample maps:\n{samples}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,10 +64,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--physseg-max",
-        type=positive_int,
+        type=int_at_least(1, PHYSSEG_MAX_LIMIT),
         default=64,
         metavar="N",
-        help="VM_PHYSSEG_MAX, the number of boot segments (default 64)",
+        help=f"VM_PHYSSEG_MAX, the number of boot segments (default 64, at most"
+        f" {PHYSSEG_MAX_LIMIT})",
     )
     parser.add_argument(
         "--backend", choices=("rbtree", "static"), default="rbtree", help="engine backend"
@@ -82,21 +83,32 @@ def register(subparsers: Any) -> None:
 
 
 def map_info(name: str, memmap: MemMap, warnings: list[str]) -> MapInfo:
-    """What the state keeps of a parsed map: its top-level ranges and the plan's warnings."""
+    """What the machine keeps of a parsed map: its top-level ranges and the plan's warnings,
+    within the store's limits (texts cut and cleaned by :func:`clean_text`, at most
+    :data:`MAX_MAP_RANGES` ranges and :data:`MAX_WARNINGS` warnings, the last one saying what
+    was left out)."""
+    top = [r for r in memmap.ranges if r.depth == 0]
+    kept = [clean_text(w, MAX_WARNING_CHARS) for w in warnings]
+    if len(top) > MAX_MAP_RANGES:
+        kept.append(f"only the first {MAX_MAP_RANGES} of the map's {len(top)} ranges are kept")
+    if len(kept) > MAX_WARNINGS:
+        kept[MAX_WARNINGS - 1 :] = [f"{len(kept) - MAX_WARNINGS + 1} more warnings not kept"]
     return MapInfo(
-        name,
-        memmap.source,
-        memmap.format,
+        clean_text(name),
+        clean_text(memmap.source),
+        clean_text(memmap.format),
         tuple(
-            MapRange(r.start, r.end, r.kind.value, r.label) for r in memmap.ranges if r.depth == 0
+            MapRange(r.start, r.end, r.kind.value, clean_text(r.label))
+            for r in top[:MAX_MAP_RANGES]
         ),
-        tuple(warnings),
+        tuple(kept),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Boot the map and save it; prints the machine. Returns 0."""
-    ensure_replaceable(args.state)
+    """Boot the map and save it (replacing the machine in the file, in one transaction);
+    prints the machine once it is committed. Returns 0."""
+    check_machine(args.state, missing_ok=True)
     try:
         memmap = load_map(args.map, args.format)
     except MemMapParseError as exc:
@@ -131,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
         map_info=map_info(args.map, memmap, plan.warnings),
         freelists=tuple(FreeListName(e.index, e.name, e.limit) for e in table.entries),
     )
-    state.record(mem, ops)
-    save_state(args.state, state)
+    state = save_new(args.state, state, mem, ops)
     if args.json:
         result = machine_dict(state, str(args.state))
         result["plan"] = plan.to_dict()

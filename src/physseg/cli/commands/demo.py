@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from physseg.cli.store import DEFAULT_STATE_PATH
 from physseg.errors import CommandError
 
 SCRIPT: Final = (
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
         "demo",
         help="run a short scripted session: boot a map, plug, unplug, find, show",
         description="Run a short scripted session on a shipped memory map, printing each "
-        "command before its output. Uses a temporary state file.",
+        "command before its output. Uses a temporary machine database.",
     )
     parser.set_defaults(func=run)
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     called it (so this module needs no import of it)."""
     main = args.dispatch
     with tempfile.TemporaryDirectory(prefix="physseg-demo-") as directory:
-        state = str(Path(directory) / "physseg-state.json")
+        state = str(Path(directory) / DEFAULT_STATE_PATH)
         for number, (what, argv) in enumerate(SCRIPT, start=1):
             print(f"\n# {number}. {what}")
             print(f"$ physseg {' '.join(argv)}", flush=True)

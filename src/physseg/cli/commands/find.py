@@ -6,8 +6,9 @@ import argparse
 import bisect
 from typing import Any
 
-from physseg.cli.commands._common import add_common_options, byte_quantity, open_state, print_json
+from physseg.cli.commands._common import add_common_options, byte_quantity, print_json
 from physseg.cli.state import MachineState
+from physseg.cli.store import read_machine
 from physseg.cli.table import make_console, segment_dict, segments, short_freelist
 from physseg.cli.units import format_addr, format_size
 from physseg.physmem import Segment
@@ -19,7 +20,7 @@ def register(subparsers: Any) -> None:
         "find",
         help="find the segment and page of a byte address",
         description="Look ADDR up: the segment holding it and the page offset inside it, or "
-        "the hole it falls in. Reads the state file only.",
+        "the hole it falls in. Reads the machine's database only.",
     )
     parser.add_argument(
         "addr", metavar="ADDR", type=byte_quantity, help="byte address (0x1000, 4G...)"
@@ -62,7 +63,7 @@ def _where(
 
 def run(args: argparse.Namespace) -> int:
     """Print where the address is; returns 0 whether it is managed or not."""
-    state = open_state(args.state)
+    state = read_machine(args.state)
     shift = state.config.page_shift
     pfn = args.addr >> shift
     rows = segments(state)

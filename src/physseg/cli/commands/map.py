@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from physseg.cli.commands._common import add_common_options, open_state, print_json
+from physseg.cli.commands._common import add_common_options, print_json
+from physseg.cli.store import reading
 from physseg.cli.table import make_console
 from physseg.errors import CommandError
 
@@ -19,7 +20,7 @@ def register(subparsers: Any) -> None:
         "map",
         help="draw physical memory to a PNG (segments by free list, holes, unplugged ranges)",
         description="Draw the saved machine to a PNG: the whole address space on a log scale "
-        "and the RAM to scale with large holes cut out. Reads the state file only.",
+        "and the RAM to scale with large holes cut out. Reads the machine's database only.",
     )
     parser.add_argument(
         "-o",
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     """Write the PNG; returns 0."""
     from physseg.cli.mapplot import layout_from_state, render_map  # matplotlib: 0.7 s to import
 
-    state = open_state(args.state)
-    layout = layout_from_state(state)
+    with reading(args.state) as reader:
+        state = reader.state()
+        layout = layout_from_state(state, reader.journal())
     if not layout.segments:
         raise CommandError(f"nothing to draw: the machine in {args.state} has no segments")
     result = render_map(layout, args.output, views=args.views)

@@ -9,10 +9,9 @@ from physseg.cli.commands._common import (
     add_common_options,
     byte_quantity,
     byte_size,
-    open_machine,
     print_json,
 )
-from physseg.cli.state import save_state
+from physseg.cli.store import transaction
 from physseg.cli.table import make_console, segment_dict, segments_table, totals, totals_text
 from physseg.cli.trace import Plug, apply_op
 from physseg.cli.units import format_addr, format_size
@@ -34,13 +33,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Plug the range and save; prints the new segment. Returns 0 (failures raise)."""
-    state, mem = open_machine(args.state)
+    """Plug the range and save; prints the new segment once it is committed. Returns 0
+    (failures raise, and leave the machine as it was)."""
     op = Plug(args.addr, args.size)
-    segment = apply_op(mem, op)
-    assert isinstance(segment, Segment)
-    state.record(mem, [op])
-    save_state(args.state, state)
+    with transaction(args.state) as tx:
+        _, mem = tx.load()
+        segment = apply_op(mem, op)
+        assert isinstance(segment, Segment)
+        state = tx.append(mem, [op])
     if args.json:
         print_json({"plugged": segment_dict(state, segment), "totals": totals(state)})
         return 0

@@ -1,6 +1,10 @@
 """``physseg replay TRACE``: apply a trace of operations to the saved machine (or to a fresh
-one), with a progress bar for long traces, stopping at the first failing line unless
-``--keep-going``."""
+one, configured by an export's header line), with a progress bar for long traces, stopping at
+the first failing line unless ``--keep-going``.
+
+The trace is read and parsed first, line by line within the trace parser's bounds, and only
+then is the machine's write lock taken, so a slow input never holds other commands up; the
+operations are applied and journaled in one transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -23,17 +28,23 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from physseg.cli.commands._common import (
-    add_common_options,
-    ensure_replaceable,
-    open_machine,
-    positive_int,
-    print_json,
-)
-from physseg.cli.state import MachineConfig, MachineState, save_state
+from physseg.cli.commands._common import add_common_options, int_at_least, print_json
+from physseg.cli.exchange import parse_header
+from physseg.cli.state import NFREELIST_LIMIT, PHYSSEG_MAX_LIMIT, MachineConfig, MachineState
+from physseg.cli.store import check_machine, save_new, transaction
 from physseg.cli.table import make_console, totals, totals_text
-from physseg.cli.trace import FORMATS, JSONL, ReplayReport, detect_format, replay
-from physseg.physmem import PhysMem
+from physseg.cli.trace import (
+    FORMATS,
+    JSONL,
+    MAX_LINE_CHARS,
+    ReplayReport,
+    TraceLine,
+    apply_trace,
+    bounded_lines,
+    detect_format,
+    read_trace,
+)
+from physseg.errors import CommandError
 
 PROGRESS_MIN_BYTES: Final = 64 << 10
 """Traces at least this long (about 2,000 lines) get a progress bar on a terminal."""
@@ -41,7 +52,8 @@ PROGRESS_EVERY: Final = 512
 """Lines between progress-bar updates (updating on every line would cost more than the
 operations)."""
 DETECT_LINES: Final = 64
-"""Lines read to guess the format of a trace whose name does not tell it."""
+"""Lines read at most to guess the format of a trace whose name does not tell it (reading stops
+at the first operation line)."""
 
 
 def register(subparsers: Any) -> None:
@@ -67,24 +79,37 @@ def register(subparsers: Any) -> None:
         "--fresh",
         action="store_true",
         help="start from an empty, unbooted machine (the trace loads and boots it with "
-        "physload/init) instead of the saved one, which it replaces",
+        "physload/init) instead of the saved one, which it replaces; configured by the "
+        "trace's `# physseg-machine` header (what `physseg export` writes), if any, and by "
+        "the options below, which win over it",
     )
-    fresh.add_argument("--backend", choices=("rbtree", "static"), default="rbtree")
-    fresh.add_argument("--physseg-max", type=positive_int, default=64, metavar="N")
-    fresh.add_argument("--nfreelist", type=positive_int, default=4, metavar="N")
+    fresh.add_argument(
+        "--backend", choices=("rbtree", "static"), help="engine backend (default rbtree)"
+    )
+    fresh.add_argument(
+        "--physseg-max",
+        type=int_at_least(1, PHYSSEG_MAX_LIMIT),
+        metavar="N",
+        help="VM_PHYSSEG_MAX (default 64)",
+    )
+    fresh.add_argument(
+        "--nfreelist",
+        type=int_at_least(1, NFREELIST_LIMIT),
+        metavar="N",
+        help="VM_NFREELIST (default 4)",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)
 
 
 @contextmanager
-def _opened(name: str) -> Iterator[tuple[TextIO, int | None]]:
-    """The trace as a text stream and its size in bytes (``None`` for standard input)."""
+def _opened(name: str) -> Iterator[TextIO]:
+    """The trace as a text stream (standard input for ``-``)."""
     if name == "-":
-        yield sys.stdin, None
+        yield sys.stdin
         return
-    path = Path(name)
-    with path.open(encoding="utf-8", errors="replace", newline="") as stream:
-        yield stream, path.stat().st_size
+    with Path(name).open(encoding="utf-8", errors="replace", newline="") as stream:
+        yield stream
 
 
 @contextmanager
@@ -118,14 +143,46 @@ def _progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], 
         progress.update(task, advance=pending[0], lines=pending[1])
 
 
-def _start(args: argparse.Namespace) -> tuple[MachineState, PhysMem]:
-    if args.fresh:
-        ensure_replaceable(args.state)
-        config = MachineConfig(
-            backend=args.backend, physseg_max=args.physseg_max, nfreelist=args.nfreelist
+def fresh_machine(args: argparse.Namespace, first_line: str | None, source: str) -> MachineState:
+    """The empty machine a ``--fresh`` replay starts from: the trace's header, if its first
+    line is one (:func:`physseg.cli.exchange.parse_header`), else the defaults, with the
+    options given on the command line put over it. Raises ``CommandError`` for a bad header
+    or an impossible configuration."""
+    try:
+        header = None if first_line is None else parse_header(first_line)
+    except ValueError as exc:
+        raise CommandError(f"{source}:1: bad machine header: {exc}") from None
+    base = header if header is not None else MachineState(MachineConfig())
+    options = {
+        "backend": args.backend,
+        "physseg_max": args.physseg_max,
+        "nfreelist": args.nfreelist,
+    }
+    config = replace(base.config, **{k: v for k, v in options.items() if v is not None})
+    try:
+        config.check()
+    except ValueError as exc:
+        raise CommandError(f"impossible machine: {exc}") from None
+    return replace(base, config=config)
+
+
+def read_lines(args: argparse.Namespace, source: str) -> tuple[str, list[TraceLine], str | None]:
+    """The trace's format, its parsed lines (:func:`read_trace`) and its first line."""
+    with _opened(args.trace) as stream:
+        lines = bounded_lines(stream)
+        head: list[str] = []
+        for line in lines:  # up to the first operation line: all detection needs
+            head.append(line)
+            stripped = line.strip()
+            if len(head) == DETECT_LINES or len(line) > MAX_LINE_CHARS:
+                break
+            if stripped and not stripped.startswith("#"):
+                break
+        fmt = args.format if args.format != "auto" else detect_format(source, head)
+        parsed = read_trace(
+            itertools.chain(head, lines), fmt, source=source, keep_going=args.keep_going
         )
-        return MachineState(config), config.new_machine()
-    return open_machine(args.state)
+    return fmt, parsed, head[0] if head else None
 
 
 def shown(line: str, fmt: str) -> str:
@@ -150,32 +207,34 @@ def summary(report: ReplayReport) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Replay the trace; 0 when every line succeeded, 1 otherwise."""
-    state, mem = _start(args)
+    check_machine(args.state, missing_ok=args.fresh)  # refuse a bad file before reading
     source = "<stdin>" if args.trace == "-" else args.trace
-    with _opened(args.trace) as (stream, size):
-        if args.format != "auto":
-            fmt = args.format
-            lines: Iterator[str] = iter(stream)
-        else:
-            head = list(itertools.islice(stream, DETECT_LINES))
-            fmt = detect_format(source, head)
-            lines = itertools.chain(head, stream)
-        show_bar = (
-            not args.no_progress
-            and not args.json
-            and sys.stderr.isatty()
-            and (size is None or size >= PROGRESS_MIN_BYTES)
-        )
-        started = time.perf_counter()
-        with _progress_bar(size, show_bar) as progress:
-            report = replay(
-                mem, lines, fmt, source=source, keep_going=args.keep_going, progress=progress
-            )
-        elapsed = time.perf_counter() - started
-    save = not args.dry_run and (report.ok or args.keep_going)
-    if save:
-        state.record(mem, report.applied)
-        save_state(args.state, state)
+    fmt, parsed, first_line = read_lines(args, source)
+    total = sum(line.chars for line in parsed)
+    show_bar = (
+        not args.no_progress
+        and not args.json
+        and sys.stderr.isatty()
+        and total >= PROGRESS_MIN_BYTES
+    )
+    started = time.perf_counter()
+    if args.fresh:
+        state = fresh_machine(args, first_line, source)
+        mem = state.config.new_machine()
+        with _progress_bar(total, show_bar) as progress:
+            report = apply_trace(mem, parsed, keep_going=args.keep_going, progress=progress)
+        save = not args.dry_run and (report.ok or args.keep_going)
+        if save:
+            state = save_new(args.state, state, mem, report.applied)
+    else:
+        with transaction(args.state, write=not args.dry_run) as tx:
+            state, mem = tx.load()
+            with _progress_bar(total, show_bar) as progress:
+                report = apply_trace(mem, parsed, keep_going=args.keep_going, progress=progress)
+            save = not args.dry_run and (report.ok or args.keep_going)
+            if save:
+                state = tx.append(mem, report.applied)
+    elapsed = time.perf_counter() - started
     for failure in report.failures:
         print(
             f"physseg replay: {source}:{failure.line_no}: {shown(failure.text, fmt)}:"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from physseg.cli.commands._common import add_common_options, open_state, print_json
+from physseg.cli.commands._common import add_common_options, print_json
+from physseg.cli.store import read_machine
 from physseg.cli.table import DEFAULT_ROW_LIMIT, machine_dict, machine_view, make_console
 
 
@@ -14,7 +15,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "show",
         help="show the machine: segments, avail windows, free lists, holes, totals",
-        description="Show the saved machine. Reads the state file only (fast for any size).",
+        description="Show the saved machine. Reads its database only (fast for any size or age).",
     )
     parser.add_argument(
         "--all",
@@ -27,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the machine; returns 0."""
-    state = open_state(args.state)
+    state = read_machine(args.state)
     if args.json:
         print_json(machine_dict(state, str(args.state)))
     else:

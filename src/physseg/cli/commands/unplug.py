@@ -9,10 +9,9 @@ from physseg.cli.commands._common import (
     add_common_options,
     byte_quantity,
     byte_size,
-    open_machine,
     print_json,
 )
-from physseg.cli.state import save_state
+from physseg.cli.store import transaction
 from physseg.cli.table import make_console, segment_dict, segments_table, totals, totals_text
 from physseg.cli.trace import Unplug, apply_op
 from physseg.cli.units import format_addr, format_size
@@ -55,16 +54,17 @@ def _within(mem: PhysMem, span: Segment) -> list[Segment]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Unplug the range and save; prints what happened to the segment. Returns 0."""
-    state, mem = open_machine(args.state)
+    """Unplug the range and save; prints what happened to the segment once it is
+    committed. Returns 0 (failures raise, and leave the machine as it was)."""
     op = Unplug(args.addr, args.size)
-    found = mem.find(args.addr >> mem.page_shift)
-    apply_op(mem, op)
-    assert found is not None
-    before = found[0]
-    after = _within(mem, before)
-    state.record(mem, [op])
-    save_state(args.state, state)
+    with transaction(args.state) as tx:
+        _, mem = tx.load()
+        found = mem.find(args.addr >> mem.page_shift)
+        apply_op(mem, op)
+        assert found is not None
+        before = found[0]
+        after = _within(mem, before)
+        state = tx.append(mem, [op])
     what = effect(before, after, mem.page_shift)
     if args.json:
         print_json(
