@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from physseg.cli.units import parse_bytes
+
 PHYSSEG = (sys.executable, "-m", "physseg")
 MIB = 1 << 20
 GIB = 1 << 30
@@ -47,6 +49,11 @@ def machine_with_history(path: Path, ops: int, workdir: Path) -> None:
             addr = 4 * GIB + (i % 64) * 2 * MIB
             handle.write(f"plug {addr:#x} 1M\nunplug {addr:#x} 1M\n")
     physseg("replay", str(trace), "--state", str(path), "--no-progress")
+
+
+def quantity(value: object) -> int:
+    """A byte quantity as the trace format writes it: an int, or a string such as ``1M``."""
+    return value if isinstance(value, int) else parse_bytes(str(value))
 
 
 def recorded_ops(path: Path) -> list[dict[str, object]]:
@@ -105,7 +112,7 @@ def kills(count: int, seed: int) -> None:
             if "Plugged" in out:
                 acknowledged.add(addr)
         opened = physseg("show", "--state", str(state), "--json", check=False).returncode == 0
-        recorded = {int(str(op["addr"]), 0) for op in recorded_ops(state) if op["op"] == "plug"}
+        recorded = {quantity(op["addr"]) for op in recorded_ops(state) if op["op"] == "plug"}
         lost = acknowledged - recorded
         print(
             f"{count} SIGKILLed plugs: {len(acknowledged)} printed success, the database"

@@ -15,6 +15,7 @@ afterwards. The guarantees (issue 12 and ``docs/cli.md``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from physseg.cli.units import parse_bytes
 
 PHYSSEG = (sys.executable, "-m", "physseg")
 TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -74,6 +77,11 @@ def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> Run:
         out.seek(0)
         err.seek(0)
         return Run(process.returncode, out.read(), err.read(), usage.ru_maxrss)
+
+
+def quantity(value: object) -> int:
+    """A byte quantity as the trace format writes it: an int, or a string such as ``1M``."""
+    return value if isinstance(value, int) else parse_bytes(str(value))
 
 
 def export_ops(state: Path) -> list[dict[str, object]]:
@@ -153,7 +161,7 @@ def test_fifty_concurrent_plugs_are_all_recorded_in_one_serial_order(
     assert [status for status, _ in results] == [0] * 50, [err for _, err in results if err]
 
     ops = export_ops(machine)
-    plugs = [(int(str(op["addr"]), 0), int(str(op["size"]), 0)) for op in ops if op["op"] == "plug"]
+    plugs = [(quantity(op["addr"]), quantity(op["size"])) for op in ops if op["op"] == "plug"]
     assert sorted(plugs) == sorted(ranges)  # all fifty, each once, in some serial order
 
     # the machine is the one that order builds
@@ -186,7 +194,7 @@ def test_a_killed_command_never_loses_an_acknowledged_one(machine: Path) -> None
     result = run("show", "--state", str(machine), "--json")
     assert result.status == 0, result.err  # the database always opens
     recorded = {
-        (str(op["op"]), int(str(op["addr"]), 0), int(str(op["size"]), 0))
+        (str(op["op"]), quantity(op["addr"]), quantity(op["size"]))
         for op in export_ops(machine)
         if op["op"] == "plug"
     }
@@ -223,7 +231,7 @@ def _truncated(fraction: float) -> Callable[[Path, bytes], Path]:
 
 
 def _foreign_database(path: Path, booted: bytes) -> Path:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
         db.execute("INSERT INTO notes (text) VALUES ('not a machine')")
     return path
@@ -231,7 +239,7 @@ def _foreign_database(path: Path, booted: bytes) -> Path:
 
 def _newer_schema(path: Path, booted: bytes) -> Path:
     path.write_bytes(booted)
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         db.execute(f"PRAGMA user_version = {version + 1000}")
     return path
@@ -242,7 +250,7 @@ def _every_text_value(replace: Callable[[str], str]) -> Callable[[Path, bytes], 
 
     def make(path: Path, booted: bytes) -> Path:
         path.write_bytes(booted)
-        with sqlite3.connect(path) as db:
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
             tables = [
                 row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
@@ -258,10 +266,11 @@ def _every_text_value(replace: Callable[[str], str]) -> Callable[[Path, bytes], 
                         ("text",),
                     ).fetchall()
                     for rowid, value in rows:
-                        db.execute(
-                            f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
-                            (replace(value), rowid),
-                        )
+                        with contextlib.suppress(sqlite3.IntegrityError):  # keys stay unique
+                            db.execute(
+                                f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
+                                (replace(value), rowid),
+                            )
         return path
 
     return make
@@ -270,7 +279,7 @@ def _every_text_value(replace: Callable[[str], str]) -> Callable[[Path, bytes], 
 def _every_blob(payload: bytes) -> Callable[[Path, bytes], Path]:
     def make(path: Path, booted: bytes) -> Path:
         path.write_bytes(booted)
-        with sqlite3.connect(path) as db:
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
             tables = [
                 row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             ]
