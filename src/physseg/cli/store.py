@@ -627,6 +627,16 @@ def transaction(path: Path, *, write: bool = True) -> Iterator[Transaction]:
     real = checked_path(path)
     if real is None:
         raise StoreError(path, StoreReason.MISSING)
+    with _locked(path, real, write=write) as (conn, meta):
+        yield Transaction(conn, path, meta, write=write)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, real: Path, *, write: bool) -> Iterator[tuple[sqlite3.Connection, Any]]:
+    """A connection to ``real`` inside ``BEGIN IMMEDIATE`` (``BEGIN`` when not writing), the
+    schema checked again inside the lock; yields the connection and the schema's meta.
+    Leaving normally commits (after the test pause when writing), any exception rolls back;
+    SQLite's errors become ``StoreError`` naming ``path``; the connection is always closed."""
     try:
         conn = _connect(real, write=write)
     except sqlite3.Error as exc:
@@ -634,8 +644,7 @@ def transaction(path: Path, *, write: bool = True) -> Iterator[Transaction]:
     try:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
-            meta = _check_schema(conn, path)
-            yield Transaction(conn, path, meta, write=write)
+            yield conn, _check_schema(conn, path)
             if write:
                 _pause(f"committing to {path}")
             conn.execute("COMMIT")
@@ -703,27 +712,11 @@ def save_new(path: Path, state: MachineState, mem: PhysMem, ops: list[TraceOp]) 
             return replace(state, snapshot=snapshot, operations=seq)
         with reading(path):
             pass
-        try:
-            conn = _connect(real, write=True)
-        except sqlite3.Error as exc:
-            raise _sqlite_error(path, exc, writing=True) from None
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                _check_schema(conn, path)
-                for table in DATA_TABLES:
-                    conn.execute(f"DELETE FROM {table}")  # a fixed table name
-                seq = new.fill(conn)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'written_by'", (_WRITER,))
-                _pause(f"committing to {path}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise _sqlite_error(path, exc, writing=True) from None
-        finally:
-            conn.close()
+        with _locked(path, real, write=True) as (conn, _):
+            for table in DATA_TABLES:
+                conn.execute(f"DELETE FROM {table}")  # a fixed table name
+            seq = new.fill(conn)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'written_by'", (_WRITER,))
         return replace(state, snapshot=snapshot, operations=seq)
     raise StoreError(path, StoreReason.BUSY, "created and removed by others meanwhile")
 
