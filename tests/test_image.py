@@ -199,6 +199,11 @@ def _call(kernel: Kernel, op: tuple[Any, ...]) -> Any:
     if kind == "plug":
         if (booted and not kernel.can_hotplug) or pool_full:
             return "skip"
+        if booted and kernel.uvmexp.npages < 0:
+            # A new slab is sized from (size_t)uvmexp.npages: with npages negative (quirk 5)
+            # that is the engine's cap of 2**28 pages, 2.7 GB a slab; the naive model leaves
+            # this case out too (Unmodelled).
+            return "skip"
         start, room = _free_from(kernel, op[1])
         return kernel.uvm_physseg_plug(start, min(op[2], room))
     assert info is not None
