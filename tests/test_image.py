@@ -47,7 +47,7 @@ from support.image_corruptions import (
     rbtree_base,
     static_base,
 )
-from support.naive import full_state
+from support.naive import full_state, shaped_range
 
 UNIVERSE = 128
 """PFNs the sequences use."""
@@ -132,25 +132,6 @@ def _free_from(kernel: Kernel, pfn: int) -> tuple[int, int]:
     return pfn, (min(above) - pfn) if above else UNIVERSE
 
 
-def _range(info: Any, shape: str, a: int, b: int, kernel: Kernel) -> tuple[int, int]:
-    n = info.end - info.start
-    if shape == "front" and n > 1:
-        return info.start, 1 + a % (n - 1)
-    if shape == "back" and n > 1:
-        pages = 1 + a % (n - 1)
-        return info.end - pages, pages
-    if shape == "middle" and n > 2:
-        off = 1 + a % (n - 2)
-        return info.start + off, 1 + b % (n - 1 - off)
-    if shape == "cross" and n > 0:
-        off = a % n
-        return info.start + off, n - off + 1 + b % 3
-    if shape == "hole":
-        pfn, _ = _free_from(kernel, a)
-        return pfn, 1 + b % 4
-    return info.start, n
-
-
 def _call(kernel: Kernel, op: tuple[Any, ...]) -> Any:
     """Make the call ``op`` names on ``kernel``; ``"skip"`` when it does not fit the state."""
     kind = op[0]
@@ -177,7 +158,9 @@ def _call(kernel: Kernel, op: tuple[Any, ...]) -> Any:
     if kind == "unplug":
         if pool_full and kernel.can_split_middle and op[2] == "middle":
             return "skip"
-        pfn, pages = _range(info, op[2], op[3], op[4], kernel)
+        pfn, pages = shaped_range(
+            info.start, info.end, op[2], op[3], op[4], lambda: _free_from(kernel, op[3])[0]
+        )
         return kernel.uvm_physseg_unplug(pfn, pages, atomic=op[5])
     if kind == "physunload":
         if booted:

@@ -782,23 +782,36 @@ def unplug_range(
     """A ``(pfn, pages)`` range of the given shape (one of :data:`UNPLUG_SHAPES`) relative to
     ``seg``, sized by the draws ``a`` and ``b``; a shape the segment is too small for becomes a
     whole-segment range. ``hole`` picks an unmanaged PFN below ``universe``."""
-    n = seg.end - seg.start
+
+    def hole() -> int:
+        holes = [pfn for pfn in range(universe) if model.owner(pfn) is None]
+        return holes[a % len(holes)] if holes else universe + a
+
+    return shaped_range(seg.start, seg.end, shape, a, b, hole)
+
+
+def shaped_range(
+    start: int, end: int, shape: str, a: int, b: int, hole: Callable[[], int]
+) -> tuple[int, int]:
+    """A ``(pfn, pages)`` range of ``shape`` (one of :data:`UNPLUG_SHAPES`) relative to the
+    segment ``[start, end)``, sized by the draws ``a`` and ``b``; ``hole()`` gives the unmanaged
+    PFN a ``hole`` range starts at. A shape the segment is too small for becomes the whole
+    segment."""
+    n = end - start
     if shape == "front" and n > 1:
-        return seg.start, 1 + a % (n - 1)
+        return start, 1 + a % (n - 1)
     if shape == "back" and n > 1:
         pages = 1 + a % (n - 1)
-        return seg.end - pages, pages
+        return end - pages, pages
     if shape == "middle" and n > 2:
         off = 1 + a % (n - 2)
-        return seg.start + off, 1 + b % (n - 1 - off)
-    if shape == "cross":
+        return start + off, 1 + b % (n - 1 - off)
+    if shape == "cross" and n > 0:
         off = a % n
-        return seg.start + off, n - off + 1 + b % 3
+        return start + off, n - off + 1 + b % 3
     if shape == "hole":
-        holes = [pfn for pfn in range(universe) if model.owner(pfn) is None]
-        pfn = holes[a % len(holes)] if holes else universe + a
-        return pfn, 1 + b % 4
-    return seg.start, n
+        return hole(), 1 + b % 4
+    return start, n
 
 
 def full_state(pm: PhysMem) -> Hashable:
