@@ -40,8 +40,6 @@ Integers do not wrap here: NetBSD's ``u_long`` overflow branches cannot trigger 
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -82,13 +80,6 @@ class _Region:
         self.start = start
         self.end = end
         self.static = static
-
-
-@dataclass(frozen=True, slots=True)
-class ExtentState:
-    """What :meth:`Extent.save` took: every field of the extent but its allocator."""
-
-    slots: dict[str, object]
 
 
 class Extent:
@@ -418,19 +409,15 @@ class Extent:
         self._allocated = 0
         self._destroyed = True
 
-    def save(self) -> ExtentState:
-        """A copy of the extent's whole state (regions, gaps, descriptor counts, destroyed or
-        not), for :meth:`restore`; the allocator is shared, not copied. O(n)."""
-        return ExtentState(
-            copy.deepcopy({slot: getattr(self, slot) for slot in _SAVED_SLOTS}),
-        )
-
-    def restore(self, state: ExtentState) -> None:
-        """Put the extent back in the state :meth:`save` took, in place (the same object
-        stays valid for every holder). The allocator is not consulted: descriptors that were
-        allocated since are given back silently, as if never taken. O(n)."""
-        for slot, value in copy.deepcopy(state.slots).items():
-            setattr(self, slot, value)
+    def restore(self, plain: dict[str, Any]) -> None:
+        """Put the extent back in the state :meth:`to_plain` described, in place (the same
+        object stays valid for every holder), drawing later descriptors from its own
+        allocator. The allocator is not consulted now: descriptors allocated since are given
+        back silently, as if never taken. Raises ``ValueError`` as :meth:`from_plain` does,
+        changing nothing. O(n log n) for n regions."""
+        fresh = Extent.from_plain(plain, self._allocator)
+        for slot in Extent.__slots__:
+            setattr(self, slot, getattr(fresh, slot))
 
     def to_plain(self) -> dict[str, Any]:
         """The extent's whole state as plain data (str, int, bool, None and lists: JSON-able),
@@ -885,6 +872,3 @@ def _require(condition: bool, message: str) -> None:
     """Raise ``AssertionError(message)`` unless ``condition`` (used by :meth:`Extent.check`)."""
     if not condition:
         raise AssertionError(f"extent invariant broken: {message}")
-
-
-_SAVED_SLOTS: tuple[str, ...] = tuple(slot for slot in Extent.__slots__ if slot != "_allocator")

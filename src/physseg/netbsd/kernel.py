@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NewType, NoReturn
 import numpy as np
 
 from physseg.core.alloc import Allocator
-from physseg.core.extent import Extent, ExtentState
+from physseg.core.extent import Extent
 from physseg.core.pages import PG_FREE, Page, Slab
 from physseg.errors import (
     ExtentDestroyedError,
@@ -93,7 +93,7 @@ class Checkpoint:
     :meth:`Kernel.rollback`."""
 
     records: tuple[tuple[Segment, tuple[Any, ...]], ...]
-    extents: tuple[tuple[SlabExtent, ExtentState, int], ...]
+    extents: tuple[tuple[SlabExtent, dict[str, Any], int], ...]
     counters: tuple[Any, ...]
     build: Any
 
@@ -467,7 +467,7 @@ class Kernel(AtfHarness, ABC):
         for seg, _ in records:
             if seg.ext is not None:
                 exts[id(seg.ext)] = seg.ext
-        extents = tuple((ext, ext.extent.save(), ext.members) for ext in exts.values())
+        extents = tuple((ext, ext.extent.to_plain(), ext.members) for ext in exts.values())
         counters = (
             self.uvmexp.npages,
             self.physmem,
@@ -481,8 +481,9 @@ class Kernel(AtfHarness, ABC):
         """Put this kernel back in the state :meth:`checkpoint` took, in place: the same
         ``Kernel`` object and, for every segment live then, the same record and handle. The
         layout version moves forward (caches are dropped), the allocator is not rewound.
-        O(VM_PHYSSEG_MAX + n log n + regions) rbtree (its tree is rebuilt), O(VM_PHYSSEG_MAX +
-        regions) static. Raises nothing."""
+        O(VM_PHYSSEG_MAX + n log n + R log R) rbtree (its tree is rebuilt), O(VM_PHYSSEG_MAX +
+        R log R) static, for R extent regions (each extent's gap index is rebuilt). Raises
+        nothing."""
         for seg, fields in saved.records:
             seg.restore(fields)
         for ext, state, members in saved.extents:
