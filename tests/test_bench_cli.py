@@ -87,3 +87,44 @@ def test_positive_int_accepts_counts(text: str, count: int) -> None:
 def test_positive_int_rejects_the_rest(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         positive_int(text)
+
+
+def _tiny(out: Path, *extra: str) -> list[str]:
+    return ["bench", "--cases", "1K,1MB", "--runs", "2", "--lookups", "500", "--seed", "5",
+            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+
+
+def test_the_tables_fit_80_columns_and_keep_every_figure_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_tiny(tmp_path / "narrow")) == 0
+    narrow = capsys.readouterr().out
+    assert max(map(len, narrow.splitlines())) <= 80
+    data = json.loads((tmp_path / "narrow" / "results.json").read_text())
+    implementations = data["lookups"][0]["implementations"]
+    assert len(implementations) >= 6  # enough columns that one table could not fit 80
+    assert narrow.count("ns per lookup") >= 2  # so the lookup table was split
+    for case in data["lookups"]:
+        for stats in case["implementations"].values():
+            # every cell's mean is printed on one line, not wrapped inside its column
+            assert f"{stats['ns_per_lookup']['mean']:,.1f} ±" in narrow
+    assert "NetBSD C" in narrow and "docs/benchmarks.md" in narrow
+
+
+def test_wide_keeps_one_table_with_every_implementation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_tiny(tmp_path, "--wide")) == 0
+    wide = capsys.readouterr().out
+    assert wide.count("ns per lookup") == 1
+    assert max(map(len, wide.splitlines())) > 80
+
+
+def test_json_is_one_document_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_tiny(tmp_path, "--json")) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["c_reference"]["source"].startswith("docs/benchmarks.md")
+    assert {Path(name).name for name in document["files"]} >= {"results.json", "report.md"}
+    assert [case["case"] for case in document["lookups"]] == ["1K", "1MB"]
+    assert "quick profile" in captured.err

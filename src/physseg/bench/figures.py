@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physseg.bench.reference import C_NS, PER_CALL_FACTOR
+from physseg.bench.reference import C_NS, C_REFERENCE, PER_CALL_FACTOR
 from physseg.bench.runner import BenchResults, LookupResult
 from physseg.bench.stats import percent_difference, summarize
 
@@ -50,6 +50,11 @@ def _figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def _caption_c(figure: Figure) -> None:
+    """Name the recorded C figures' origin under a figure that draws them."""
+    figure.supxlabel(f"C: {C_REFERENCE.caption()}", fontsize=7)
 
 
 def write_figures(results: BenchResults, out: Path) -> list[Path]:
@@ -176,6 +181,8 @@ def _figure2(results: list[LookupResult], out: Path) -> Path:
     )
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3, which="both")
+    if any(r.case.segments == 8161 for r in results):
+        _caption_c(figure)
     path = out / "figure2_fragmentation.png"
     figure.savefig(path)
     return path
@@ -248,6 +255,7 @@ def _figure3(results: list[LookupResult], out: Path) -> Path:
     ax.set_title("Figure 3: cost per PHYS_TO_VM_PAGE against the number of segments")
     ax.grid(alpha=0.3, which="both")
     figure.legend(fontsize=8, loc="outside right upper")
+    _caption_c(figure)
     path = out / "figure3_cost_vs_segments.png"
     figure.savefig(path)
     return path

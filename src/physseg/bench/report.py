@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from rich.table import Table
 
-from physseg.bench.reference import C_NS, PER_CALL_FACTOR
+from physseg.bench.reference import C_NS, C_REFERENCE, PER_CALL_FACTOR
 from physseg.bench.runner import BenchResults, LookupResult, MutationResult
 from physseg.bench.stats import Summary, percent_difference, summarize
 
@@ -219,6 +219,7 @@ def results_dict(results: BenchResults) -> dict[str, Any]:
         "elapsed_s": results.elapsed_s,
         "environment": results.environment,
         "c_reference_ns": {f"{b}/{s}": ns for (b, s), ns in C_NS.items()},
+        "c_reference": C_REFERENCE.as_dict(),
         "targets": [
             {
                 "name": t.name,
@@ -351,9 +352,9 @@ def write_markdown(results: BenchResults, path: Path, figures: list[Path]) -> No
         "Times are CPU seconds of the benchmark thread per run of N lookups (addresses generated "
         "in advance) unless said; wall times are in results.json; "
         "std dev is the population standard deviation, ±95% the margin of error of the mean "
-        "(Student's t). C figures: NetBSD's code in userspace, "
+        "(Student's t). C figures: "
         + ", ".join(f"{ns:g} ns ({b}, {s} segs)" for (b, s), ns in C_NS.items())
-        + ".",
+        + f"; {C_REFERENCE.caption()}.",
         "",
         "## Targets",
         "",
@@ -432,35 +433,30 @@ def write_markdown(results: BenchResults, path: Path, figures: list[Path]) -> No
 
 
 # --------------------------------------------------------------------- screen
-def console_tables(results: BenchResults) -> list[Table]:
-    """The rich tables ``physseg bench`` prints: lookups, mutations, targets."""
+def console_tables(results: BenchResults, width: int | None = None) -> list[Table]:
+    """The rich tables ``physseg bench`` prints: lookups, mutations, targets. With ``width``
+    (terminal columns), the lookup table is split by implementation into as many tables as it
+    takes for each to fit ``width`` (the case columns repeat in each); ``None`` keeps one table
+    with every implementation side by side. O(cases x implementations). Raises nothing."""
     tables: list[Table] = []
     if results.lookups:
         impls = list(dict.fromkeys(i for r in results.lookups for i in r.impl_names()))
-        table = Table(title="ns per lookup (mean ± 95% margin, without RNG)")
-        table.add_column("case")
-        table.add_column("segs", justify="right")
-        table.add_column("N x R", justify="right")
-        for impl in impls:
-            table.add_column(impl, justify="right")
-        table.add_column("RNG", justify="right")
-        for r in results.lookups:
-            cells = []
-            for impl in impls:
-                if impl in r.times:
-                    ns = r.ns_per_lookup(impl)
-                    cells.append(f"{ns.mean:,.1f} ±{ns.margin:,.1f}")
-                else:
-                    cells.append("")
-            rng = (sum(r.rng_array) + sum(r.rng_list)) / r.runs / r.lookups * 1e9
-            table.add_row(
-                r.case.name,
-                f"{r.case.segments:,}",
-                f"{_short(r.lookups)} x {r.runs}",
-                *cells,
-                f"{rng:.1f}",
-            )
-        tables.append(table)
+        rows = [_lookup_row(r, impls) for r in results.lookups]
+        for group in _fitting_groups(rows, len(impls), width):
+            part = "" if len(group) == len(impls) else " (continued)" if group[0] else ""
+            table = Table(title=f"ns per lookup (mean ± 95% margin, without RNG){part}")
+            table.add_column("case")
+            table.add_column("segs", justify="right")
+            table.add_column("N x R", justify="right")
+            for k in group:
+                table.add_column(impls[k], justify="right")
+            if group[-1] == len(impls) - 1:
+                table.add_column("RNG", justify="right")
+            for row in rows:
+                cells = [row.cells[k] for k in group]
+                last = [row.rng] if group[-1] == len(impls) - 1 else []
+                table.add_row(*row.head, *cells, *last)
+            tables.append(table)
     if results.mutations:
         table = Table(title="plug / unplug (µs per operation, mean ± 95% margin)")
         for column in ("case", "segments", "runs x K", "plug", "unplug", "build s"):
@@ -477,7 +473,7 @@ def console_tables(results: BenchResults) -> list[Table]:
                 f"{m.build_s:.2f}",
             )
         tables.append(table)
-    table = Table(title="targets")
+    table = Table(title="targets", caption=f"C: {C_REFERENCE.caption()}")
     for column in ("target", "requirement", "measured", "verdict"):
         table.add_column(column)
     for t in evaluate_targets(results):
@@ -485,6 +481,61 @@ def console_tables(results: BenchResults) -> list[Table]:
         table.add_row(t.name, t.requirement, t.measured, f"[{style}]{t.verdict}[/{style}]")
     tables.append(table)
     return tables
+
+
+@dataclass(frozen=True, slots=True)
+class _LookupRow:
+    """One case of the lookup table as text: case, segments, N x R; a cell per
+    implementation; the RNG cost."""
+
+    head: tuple[str, str, str]
+    cells: list[str]
+    rng: str
+
+
+def _lookup_row(r: LookupResult, impls: list[str]) -> _LookupRow:
+    cells = []
+    for impl in impls:
+        if impl in r.times:
+            ns = r.ns_per_lookup(impl)
+            cells.append(f"{ns.mean:,.1f} ±{ns.margin:,.1f}")
+        else:
+            cells.append("")
+    rng = (sum(r.rng_array) + sum(r.rng_list)) / r.runs / r.lookups * 1e9
+    head = (r.case.name, f"{r.case.segments:,}", f"{_short(r.lookups)} x {r.runs}")
+    return _LookupRow(head, cells, f"{rng:.1f}")
+
+
+def _fitting_groups(rows: list[_LookupRow], nimpls: int, width: int | None) -> list[list[int]]:
+    """Split implementation columns ``0..nimpls-1`` into consecutive groups whose table (the
+    three case columns, the group, and the RNG column after the last group) is at most
+    ``width`` characters wide in rich's default box (a column costs its text plus 3); one group
+    when ``width`` is None. A group always holds at least one implementation."""
+    if width is None or nimpls == 0:
+        return [list(range(nimpls))]
+
+    def column(texts: list[str]) -> int:
+        return max(map(len, texts)) + 3
+
+    base = 1 + sum(column([header, *(row.head[i] for row in rows)]) for i, header in
+                   enumerate(("case", "segs", "N x R")))  # fmt: skip
+    rng = column(["RNG", *(row.rng for row in rows)])
+    groups: list[list[int]] = [[]]
+    used = base
+    for k in range(nimpls):
+        cost = column([_IMPL_HEADER_WIDTH * " ", *(row.cells[k] for row in rows)])
+        if k == nimpls - 1:
+            cost += rng
+        if groups[-1] and used + cost > width:
+            groups.append([])
+            used = base
+        groups[-1].append(k)
+        used += cost
+    return groups
+
+
+_IMPL_HEADER_WIDTH: Final = 8
+"""Columns an implementation's header may take (rich wraps longer names at their hyphen)."""
 
 
 def _short(count: int) -> str:

@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "map",
     "simulate",
     "bench",
+    "completion",
+    "man",
 )
 
 
@@ -63,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.dispatch = main  # for a command that runs other commands (demo)
+    args.parser = parser  # for a command that describes the parser (completion, man)
     try:
         status: int = args.func(args)
     except StoreError as exc:

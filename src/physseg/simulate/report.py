@@ -84,7 +84,15 @@ def write_csv(result: SimResult, path: Path) -> None:
 
 
 def write_json(results: Sequence[SimResult], page_size: int, path: Path, command: str) -> None:
-    """Every run's configuration, summary, events, refusals and timeline as one JSON file."""
+    """Write :func:`json_document` to ``path``. O(steps + events) per run. Raises ``OSError``
+    when ``path`` cannot be written."""
+    path.write_text(json.dumps(json_document(results, page_size, command), indent=1) + "\n")
+
+
+def json_document(results: Sequence[SimResult], page_size: int, command: str) -> dict[str, object]:
+    """Every run's configuration, summary, events and refusals (the first
+    :data:`JSON_LIST_LIMIT` of each, with totals) and timeline, as JSON-ready values.
+    O(steps + events) per run. Raises ``IndexError`` for no results."""
     runs = []
     for result in results:
         runs.append(
@@ -103,9 +111,7 @@ def write_json(results: Sequence[SimResult], page_size: int, path: Path, command
                 "timeline": result.timeline.records(),
             }
         )
-    document = {"driver": results[0].driver, "command": command, "page_size": page_size}
-    document["runs"] = runs
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    return {"driver": results[0].driver, "command": command, "page_size": page_size, "runs": runs}
 
 
 def plot(results: Sequence[SimResult], page_size: int, path: Path, title: str) -> None:

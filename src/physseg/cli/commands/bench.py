@@ -21,15 +21,18 @@ from rich.progress import (
 )
 
 from physseg.bench.impls import IMPLS, resolve_impls
-from physseg.bench.report import console_tables, write_outputs
+from physseg.bench.report import console_tables, results_dict, write_outputs
 from physseg.bench.runner import run_cases
 from physseg.bench.workloads import CASES, GROUPS, PAPER, QUICK, resolve_cases
+from physseg.cli.commands._common import print_json
 from physseg.errors import CommandError
 
 DEFAULT_SEED: Final = 20170310
 """Default seed (the first day of AsiaBSDCon 2017, where the paper was presented)."""
-PLAIN_WIDTH: Final = 200
-"""Console width when stdout is not a terminal, wide enough for the lookup table."""
+WIDE_WIDTH: Final = 200
+"""Console width of ``--wide`` when stdout is not a terminal: the whole lookup table."""
+NARROW_WIDTH: Final = 80
+"""Console width when stdout is not a terminal: the classic terminal's."""
 
 
 def positive_int(text: str) -> int:
@@ -108,6 +111,17 @@ def register(subparsers: Any) -> None:
         help="output directory (default: bench-results/)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="one lookup table with every implementation side by side (default: split to fit "
+        f"the terminal, or {NARROW_WIDTH} columns when not on a terminal)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print results.json's document on stdout instead of tables (progress on stderr)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -148,11 +162,13 @@ def run(args: argparse.Namespace) -> int:
         impls = resolve_impls(args.impls)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    console = (
-        Console(highlight=False)
-        if sys.stdout.isatty()
-        else Console(file=sys.stdout, width=PLAIN_WIDTH, color_system=None, highlight=False)
-    )
+    if args.json:
+        console = Console(stderr=True, highlight=False)
+    elif sys.stdout.isatty():
+        console = Console(highlight=False, width=WIDE_WIDTH if args.wide else None)
+    else:
+        width = WIDE_WIDTH if args.wide else NARROW_WIDTH
+        console = Console(file=sys.stdout, width=width, color_system=None, highlight=False)
     console.print(
         f"physseg bench: {profile.name} profile, {len(cases)} cases "
         f"({', '.join(case.name for case in cases)}), seed {args.seed}; times are CPU time "
@@ -181,7 +197,10 @@ def run(args: argparse.Namespace) -> int:
             progress=_RichProgress(bars),
         )
     written = write_outputs(results, args.out)
-    for table in console_tables(results):
+    if args.json:
+        print_json({**results_dict(results), "files": [str(path) for path in written]})
+        return 0
+    for table in console_tables(results, None if args.wide else console.width):
         console.print(table)
     console.print(f"{results.elapsed_s:.1f} s; wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -9,10 +9,14 @@ file in a temporary directory (the working directory is left alone).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from physseg.cli.commands._common import print_json
 from physseg.cli.store import DEFAULT_STATE_PATH
 from physseg.errors import CommandError
 
@@ -35,22 +39,40 @@ def register(subparsers: Any) -> None:
         description="Run a short scripted session on a shipped memory map, printing each "
         "command before its output. Uses a temporary machine database.",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="run every step with --json and print one JSON document of all the steps",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run every step of :data:`SCRIPT`; returns 0. Raises ``CommandError`` if a step fails
     (which would be a bug). Runs each step through ``args.dispatch``, the dispatcher that
-    called it (so this module needs no import of it)."""
+    called it (so this module needs no import of it). With ``--json`` each step runs with
+    ``--json`` and one document lists the steps and their parsed output."""
     main = args.dispatch
+    steps: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="physseg-demo-") as directory:
         state = str(Path(directory) / DEFAULT_STATE_PATH)
         for number, (what, argv) in enumerate(SCRIPT, start=1):
-            print(f"\n# {number}. {what}")
-            print(f"$ physseg {' '.join(argv)}", flush=True)
-            status = main([*argv, "--state", state])
+            command = f"physseg {' '.join(argv)}"
+            if args.json:
+                printed = io.StringIO()
+                with contextlib.redirect_stdout(printed):
+                    status = main([*argv, "--state", state, "--json"])
+                output = json.loads(printed.getvalue()) if status == 0 else None
+                steps.append({"step": number, "what": what, "command": command, "output": output})
+            else:
+                print(f"\n# {number}. {what}")
+                print(f"$ {command}", flush=True)
+                status = main([*argv, "--state", state])
             if status != 0:
-                raise CommandError(f"demo step {number} (physseg {' '.join(argv)}) failed")
+                raise CommandError(f"demo step {number} ({command}) failed")
+    if args.json:
+        print_json({"steps": steps})
+        return 0
     print(
         "\nNext: `physseg boot desktop-16g`, `physseg replay examples/hotplug.trace`,"
         " `physseg map -o memory.png` (see docs/cli.md)."

@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from physseg.cli.commands._common import non_negative_int, positive_int
+from physseg.cli.commands._common import non_negative_int, positive_int, print_json
 from physseg.simulate.balloon import PAGE_SIZE, BalloonConfig, run_balloon
-from physseg.simulate.report import format_summary, write_outputs
+from physseg.simulate.report import format_summary, json_document, write_outputs
 from physseg.simulate.schedule import Schedule, load_trace
 from physseg.simulate.timeline import SimResult
 from physseg.simulate.virtio_mem import VirtioMemConfig, run_virtio_mem
@@ -64,6 +64,11 @@ def _common(parser: argparse.ArgumentParser, driver: str) -> None:
     )
     parser.add_argument(
         "--boot-mib", type=positive_int, default=256, help="boot memory in MiB (default: 256)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the JSON file's document (and the files written) instead of the summary",
     )
     parser.set_defaults(func=run, driver=driver)
 
@@ -152,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
                     virtio, steps=args.steps, seed=args.seed, coalesce=coalesce, schedule=schedule
                 )
             )
+    written = write_outputs(results, PAGE_SIZE, args.out, _command(args))
+    if args.json:
+        document = json_document(results, PAGE_SIZE, _command(args))
+        print_json({**document, "files": [str(path) for path in written]})
+        return 0
     print(format_summary(results, PAGE_SIZE))
-    for path in write_outputs(results, PAGE_SIZE, args.out, _command(args)):
+    for path in written:
         print(f"wrote {path}")
     return 0
