@@ -114,7 +114,11 @@ def test_demo_runs_a_whole_session(tmp_path: Path) -> None:
     [
         (("plug", "4G"), "the following arguments are required: SIZE"),
         (("plug", "4G", "0"), "argument SIZE: '0': a size must be more than 0 bytes"),
-        (("unplug", "-1", "4K"), "argument ADDR: '-1' is not a byte quantity"),
+        (("unplug", "-1", "4K"), "argument ADDR: '-1': an address cannot be negative"),
+        (("plug", "1G", "-4K"), "argument SIZE: '-4K': a size cannot be negative"),
+        (("unplug", "1G", "-0x1000"), "argument SIZE: '-0x1000': a size cannot be negative"),
+        (("plug", "-.5G", "4K"), "argument ADDR: '-.5G': an address cannot be negative"),
+        (("find", "-4K"), "argument ADDR: '-4K': an address cannot be negative"),
         (("find",), "the following arguments are required: ADDR"),
         (("show", "--bogus"), "unrecognized arguments: --bogus"),
         (("map", "--views", "3d"), "argument --views: invalid choice: '3d'"),
@@ -288,6 +292,37 @@ def test_missing_state_is_one_clear_line(
             err == f"physseg {command[0]}: no state file physseg-machine.db; start a machine"
             " with `physseg boot MAP` (or pass --state PATH)\n"
         )
+
+
+@pytest.mark.parametrize(
+    "command", [["show"], ["plug", "4G", "4K"], ["map"], ["export"], ["boot", "qemu-512m"]]
+)
+def test_a_state_path_that_cannot_exist_is_named_as_given(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *command, "--state", "/nonexistent/dir/x")
+    assert (status, out) == (1, "")
+    assert err.startswith(f"physseg {command[0]}: ")
+    assert "/nonexistent/dir/x" in err
+    assert ".tmp" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["missing/dir/out.jsonl", "."])
+def test_an_export_that_cannot_be_written_names_the_path_given(
+    machine: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    before = sorted(machine.iterdir())
+    status, out, err = run(capsys, "export", "-o", where)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"physseg export: cannot write {where} ")
+    assert ".tmp" not in err
+    assert sorted(machine.iterdir()) == before
+    assert not (machine.parent / f".{machine.name}.export.tmp").exists()
 
 
 def test_state_option_picks_the_file(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
