@@ -4,6 +4,7 @@ smaller cases (same code, a second faster)."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -423,3 +424,23 @@ def test_a_machine_never_recorded_shows_as_empty() -> None:
     assert shown["totals"] == dict.fromkeys(
         ("segments", "managed_pages", "free_pages", "physmem", "holes", "slabs"), 0
     )
+
+
+class Terminal(io.StringIO):
+    """A standard error that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_map_shows_its_progress_on_a_terminal_only(
+    machine: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "map", "-o", "quiet.png")[2] == ""  # not a terminal: nothing on stderr
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["map", "-o", "shown.png"]) == 0
+    shown = terminal.getvalue()
+    assert "reading the journal" in shown
+    assert "drawing 3 segments" in shown
+    assert capsys.readouterr().out.startswith("Wrote shown.png")
