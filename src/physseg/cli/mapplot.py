@@ -74,6 +74,9 @@ BAND_ROWS: Final = 64
 """Pixel rows of a RAM band (its height on the figure): a column's layers share them."""
 BROKEN_XLIM: Final = (-0.01, 1.01)
 """The broken view's axis range (its blocks fill ``[0, 1]``)."""
+MAX_SEPARATORS: Final = 256
+"""Adjacent segments get a thin white line between them in the broken view when there are at
+most this many such boundaries (more would be a white smear, not information)."""
 HOTPLUG_TINT: Final = 0.5
 """Hot-plugged memory is its free list's colour mixed with this much white."""
 FIGSIZE: Final = (16.0, 9.0)
@@ -654,6 +657,10 @@ def _draw_broken_view(ax: Any, layout: MapLayout, axis: BrokenAxis, columns: Pan
     ax.set_xlim(*BROKEN_XLIM)
     ax.set_ylim(0, 1.25)
     _size_labels(ax, layout, axis)
+    segments = layout.segments
+    shared = segments.ends[:-1][segments.ends[:-1] == segments.starts[1:]]
+    if 0 < shared.size <= MAX_SEPARATORS:
+        ax.vlines(axis.position(shared), 0.3, 0.8, colors="white", linewidth=0.8, zorder=2)
     for start, end, centre in axis.breaks:
         half = BREAK_WIDTH * 0.28
         for x in (centre - half, centre + half):
