@@ -6,16 +6,16 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any, TextIO
 
 from physseg.cli.commands._common import add_common_options, print_json
 from physseg.cli.store import reading
 from physseg.cli.table import make_console
 from physseg.cli.trace import TraceOp
 from physseg.errors import CommandError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 DEFAULT_OUTPUT = "physseg-map.png"
 
@@ -50,7 +50,17 @@ def register(subparsers: Any) -> None:
 
 def map_progress(stream: TextIO | None = None) -> Progress:
     """The progress display of ``map`` on ``stream`` (stderr): a bar per step, erased when
-    done; disabled unless ``stream`` is a terminal, so pipes and files get nothing."""
+    done; disabled unless ``stream`` is a terminal, so pipes and files get nothing (imported
+    here: every other command starts without ``rich.progress``)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     target = sys.stderr if stream is None else stream
     return Progress(
         TextColumn("{task.description}"),
