@@ -4,6 +4,7 @@ smaller cases (same code, a second faster)."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -114,7 +115,11 @@ def test_demo_runs_a_whole_session(tmp_path: Path) -> None:
     [
         (("plug", "4G"), "the following arguments are required: SIZE"),
         (("plug", "4G", "0"), "argument SIZE: '0': a size must be more than 0 bytes"),
-        (("unplug", "-1", "4K"), "argument ADDR: '-1' is not a byte quantity"),
+        (("unplug", "-1", "4K"), "argument ADDR: '-1': an address cannot be negative"),
+        (("plug", "1G", "-4K"), "argument SIZE: '-4K': a size cannot be negative"),
+        (("unplug", "1G", "-0x1000"), "argument SIZE: '-0x1000': a size cannot be negative"),
+        (("plug", "-.5G", "4K"), "argument ADDR: '-.5G': an address cannot be negative"),
+        (("find", "-4K"), "argument ADDR: '-4K': an address cannot be negative"),
         (("find",), "the following arguments are required: ADDR"),
         (("show", "--bogus"), "unrecognized arguments: --bogus"),
         (("map", "--views", "3d"), "argument --views: invalid choice: '3d'"),
@@ -290,6 +295,37 @@ def test_missing_state_is_one_clear_line(
         )
 
 
+@pytest.mark.parametrize(
+    "command", [["show"], ["plug", "4G", "4K"], ["map"], ["export"], ["boot", "qemu-512m"]]
+)
+def test_a_state_path_that_cannot_exist_is_named_as_given(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *command, "--state", "/nonexistent/dir/x")
+    assert (status, out) == (1, "")
+    assert err.startswith(f"physseg {command[0]}: ")
+    assert "/nonexistent/dir/x" in err
+    assert ".tmp" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["missing/dir/out.jsonl", "."])
+def test_an_export_that_cannot_be_written_names_the_path_given(
+    machine: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    before = sorted(machine.iterdir())
+    status, out, err = run(capsys, "export", "-o", where)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"physseg export: cannot write {where} ")
+    assert ".tmp" not in err
+    assert sorted(machine.iterdir()) == before
+    assert not (machine.parent / f".{machine.name}.export.tmp").exists()
+
+
 def test_state_option_picks_the_file(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (machine / STATE).rename(machine / "other.db")
     assert run(capsys, "show", "--state", "other.db")[0] == 0
@@ -388,3 +424,23 @@ def test_a_machine_never_recorded_shows_as_empty() -> None:
     assert shown["totals"] == dict.fromkeys(
         ("segments", "managed_pages", "free_pages", "physmem", "holes", "slabs"), 0
     )
+
+
+class Terminal(io.StringIO):
+    """A standard error that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_map_shows_its_progress_on_a_terminal_only(
+    machine: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "map", "-o", "quiet.png")[2] == ""  # not a terminal: nothing on stderr
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["map", "-o", "shown.png"]) == 0
+    shown = terminal.getvalue()
+    assert "reading the journal" in shown
+    assert "drawing 3 segments" in shown
+    assert capsys.readouterr().out.startswith("Wrote shown.png")

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from physseg import __version__
 from physseg.cli.store import StoreError
@@ -39,9 +41,22 @@ COMMAND_MODULES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser that reads a word starting with ``-`` and a digit (``-4K``,
+    ``-0x1000``, ``-.5G``) as a value, never as an option, so a negative quantity reaches its
+    argument's type and is refused there by name. argparse itself reads only plain negative
+    numbers (``-4``) so; this is the rule Python 3.13's argparse adopted. No subcommand has an
+    option spelt like a number."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?[0-9]")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the full argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    """Return the full argument parser with every subcommand registered (each a
+    :class:`Parser`)."""
+    parser = Parser(
         prog="physseg",
         description="A userspace model of NetBSD's uvm_hotplug(9) physical-memory segments.",
     )

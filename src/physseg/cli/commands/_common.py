@@ -14,18 +14,27 @@ from physseg.cli.store import DEFAULT_STATE_PATH
 from physseg.cli.units import UnitError, parse_bytes
 
 
-def byte_quantity(text: str) -> int:
-    """argparse type for an address or size in bytes (``0x1000``, ``4096``, ``64M``); a bad
-    value is a usage error (exit 2) whose message quotes it."""
+def _bytes(text: str, what: str) -> int:
+    """``text`` as a byte quantity, or an ``ArgumentTypeError`` quoting it; a leading ``-``
+    (which the parser passes as a value, see :mod:`physseg.cli.main`) is refused as a
+    negative ``what``."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"{text!r}: {what} cannot be negative")
     try:
         return parse_bytes(text)
     except UnitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def byte_quantity(text: str) -> int:
+    """argparse type for a byte address (``0x1000``, ``4096``, ``64M``); a bad or negative
+    value is a usage error (exit 2) whose message names the argument and quotes it."""
+    return _bytes(text, "an address")
+
+
 def byte_size(text: str) -> int:
-    """argparse type for a size in bytes: as :func:`byte_quantity`, and not zero."""
-    size = byte_quantity(text)
+    """argparse type for a size in bytes: as :func:`byte_quantity`, and more than zero."""
+    size = _bytes(text, "a size")
     if size == 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a size must be more than 0 bytes")
     return size

@@ -13,6 +13,7 @@ from physseg.cli.commands._common import add_common_options, print_json
 from physseg.cli.exchange import format_header
 from physseg.cli.store import reading
 from physseg.cli.trace import JSONL, format_op
+from physseg.errors import CommandError
 
 
 def register(subparsers: Any) -> None:
@@ -49,17 +50,25 @@ def _write(args: argparse.Namespace, out: TextIO) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Write the export; returns 0. A file is written only when the whole export succeeded
-    (it is written beside the target and renamed over it). ``--json`` has no effect on the
+    (it is written beside the target and renamed over it); a target that cannot be written is
+    a ``CommandError`` naming it as given. ``--json`` has no effect on the
     export itself; with ``-o FILE`` it prints a summary."""
     if args.output == "-":
         _write(args, sys.stdout)
         return 0
     target = Path(args.output)
+    if target.is_dir():
+        raise CommandError(f"cannot write {args.output} (a directory); nothing was written")
     tmp = target.with_name(f".{target.name}.export.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as out:
             count = _write(args, out)
         tmp.replace(target)
+    except OSError as exc:
+        # the temporary file is ours, not the user's: name the path they gave
+        raise CommandError(
+            f"cannot write {args.output} ({exc.strerror or exc}); nothing was written"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     if args.json:
