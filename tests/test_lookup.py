@@ -181,11 +181,37 @@ def test_a_window_without_memory_stores_only_the_frame() -> None:
     assert k.lookup.memo == {far: None}
 
 
-def test_unbacked_frames_are_memoised_as_unbacked() -> None:
+def test_unbacked_frames_are_memoised_as_none_at_boot() -> None:
     k = fixed_kernel()
     k.PHYS_TO_VM_PAGE(0)
-    assert k.lookup.memo[5] is UNBACKED
+    assert k.lookup.memo[5] is None
     assert k.lookup.memo[300] is None
+    assert UNBACKED not in k.lookup.memo.values()
+
+
+def test_unbacked_frames_are_not_memoised_after_boot() -> None:
+    """Every memo hit is the final answer: a frame whose lookup fails the KASSERT is never
+    stored, so the kernel's fast path needs no test after its probe."""
+    k = fixed_kernel()
+    k.uvm.page_init_done = True
+    with pytest.raises(KernelAssertionError):
+        k.PHYS_TO_VM_PAGE(5 << SHIFT)
+    assert 5 not in k.lookup.memo
+    assert k.lookup.memo[300] is None
+    k.lookup.check()
+
+
+def test_switching_the_phase_by_hand_empties_the_memo() -> None:
+    """The ATF tests set ``uvm.page_init_done`` by hand: what the memo held at boot (``None``
+    for a frame without a page array) must not answer after the switch."""
+    k = fixed_kernel()
+    assert k.PHYS_TO_VM_PAGE(5 << SHIFT) is None
+    k.uvm.page_init_done = True
+    assert k.lookup.memo == {}
+    with pytest.raises(KernelAssertionError, match="uvm_physseg_valid_p"):
+        k.PHYS_TO_VM_PAGE(5 << SHIFT)
+    k.uvm.page_init_done = True  # no change: the memo stays
+    assert k.lookup.memo
 
 
 def test_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
