@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ class SpanIndex:
         self.segments = segments
         self.starts = [seg.start for seg in segments]
         self.ends = [seg.end for seg in segments]
-        self.views: dict[int, object] = {}
+        self.views: dict[int, Any] = {}
 
     def position(self, pfn: int) -> int:
         """The position of the segment holding PFN ``pfn``, -1 in a hole. O(log n). Raises
@@ -271,7 +272,7 @@ class PageLookup:
         if self._asked <= source.uvm_physseg_get_entries() >> SPAN_BUILD_SHIFT:
             return None
         segments = sorted((seg for seg in source.segments() if seg.end > seg.start), key=_start)
-        if any(a.end > b.start for a, b in zip(segments, segments[1:], strict=False)):
+        if any(a.end > b.start for a, b in itertools.pairwise(segments)):
             self._asked = -(1 << 62)  # overlapping: never build for this layout
             return None
         index = SpanIndex(segments)
@@ -294,6 +295,8 @@ class PageLookup:
         """
         pfn = operator.index(pfn)
         source = self._source
+        if not 0 <= pfn < 1 << (64 - source.PAGE_SHIFT):
+            return None  # outside the physical address space: a hole, not memoised
         if source.uvm_physseg_get_entries() >= self.search_segments:
             index = self.spans()
             if index is not None:
@@ -368,7 +371,7 @@ class PageLookup:
         if index is not None:
             live = sorted((seg for seg in source.segments() if seg.end > seg.start), key=_start)
             spans = [(seg.start, seg.end) for seg in live]
-            if index.segments != live or list(zip(index.starts, index.ends)) != spans:
+            if index.segments != live or list(zip(index.starts, index.ends, strict=True)) != spans:
                 raise AssertionError("lookup span index: not the live segments of the layout")
         memo = self.memo
         if not memo:
