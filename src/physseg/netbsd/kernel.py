@@ -1095,10 +1095,7 @@ class Kernel(AtfHarness, ABC):
         try:
             return self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
-            return self._phys_to_vm_page_miss(pa >> self.PAGE_SHIFT)
-
-    def _phys_to_vm_page_miss(self, pfn: int) -> Page | None:
-        page = self._lookup.fill(pfn)
+            page = self._lookup.fill(pa >> self.PAGE_SHIFT)
         if page is UNBACKED:
             if self.uvm.page_init_done:
                 kassert(False, "uvm_physseg_valid_p(upm)")

@@ -49,6 +49,7 @@ segments of a window (``segments_overlapping``), nothing else.
 
 from __future__ import annotations
 
+import array
 import bisect
 import enum
 import itertools
@@ -60,7 +61,7 @@ from typing import Any, Final, Protocol, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from physseg.core.pages import Page
+from physseg.core.pages import Page, Slab
 from physseg.netbsd.segment import Segment
 
 __all__ = [
@@ -72,7 +73,9 @@ __all__ = [
     "MEMO_LIMIT",
     "SEARCH_SEGMENTS",
     "SECTION_SHIFT",
+    "SPAN_BLOCKS_PER_SEGMENT",
     "SPAN_BUILD_SHIFT",
+    "SPAN_WALK",
     "UNBACKED",
     "FrameEntry",
     "LookupSource",
@@ -143,6 +146,18 @@ A call that searches costs about as much as sixteen index entries to build, so t
 never costs more than the searches it replaces, and a plug after every lookup (a balloon) does
 not pay O(n) per lookup."""
 
+SPAN_BLOCKS_PER_SEGMENT: Final = 2
+"""Most blocks a :class:`SpanIndex`'s block table holds per segment (8 bytes each, an
+``array('q')``): blocks are widened until the span fits, so a block holds about half a
+segment on a dense layout, and its bisect runs over one or two starts."""
+
+SPAN_WALK: Final = 8
+"""Segments of one block a :class:`SpanIndex` walks one by one; a block holding more (a
+cluster of small segments in a sparse layout) is bisected instead."""
+
+_NO_START: Final = (1 << 63) - 1
+"""The start of the :class:`SpanIndex` sentinel segment: above every frame, so a walk stops."""
+
 _ADDRESS_MASK: Final = (1 << 64) - 1
 
 
@@ -177,42 +192,117 @@ class LookupSource(Protocol):
 
 
 class SpanIndex:
-    """The live, non-empty segments of one layout in address order, as parallel lists for a
-    ``bisect`` over their starts (PFNs; ends exclusive). Built by :meth:`PageLookup.spans`,
-    dropped with the layout; the lists are never changed after the build, so a reader holding
-    the object sees one layout whole.
+    """The live, non-empty segments of one layout in address order, for per-call lookups that
+    allocate nothing but the ``Page`` they return (PFNs; ends exclusive). Built by
+    :meth:`PageLookup.spans`, dropped with the layout; nothing in it is changed after the
+    build but ``views``, so a reader holding the object sees one layout whole.
+
+    ``starts`` and ``ends`` are lists for a plain ``bisect`` (what ``PhysMem.find`` reads).
+    But a ``bisect`` over 10^6 starts walks 20 levels of Python ints scattered over the heap,
+    a cache miss each, so :meth:`entry` and :meth:`position` read two flat ``array('q')``
+    instead. ``spans`` holds four words a segment, in one cache line half, and a sentinel::
+
+        spans = [start_0, end_0, base_0, slab_0,  start_1, ...,  2**63 - 1, 0, 0, -1]
+
+    where the page of PFN ``pfn`` in segment ``i`` is entry ``base_i + pfn`` of
+    ``slab_list[slab_i]`` (``slab_i == -1``: no page array). ``block_first`` cuts the span
+    from the lowest start in blocks of ``2**block_shift`` frames (at most
+    :data:`SPAN_BLOCKS_PER_SEGMENT` blocks a segment) and names, per block, the last segment
+    starting at or before the block's first frame; the segment holding a frame of block ``b``
+    is that one or one of the few after it, before ``block_first[b + 1] + 1``::
+
+        pfn ──► b = (pfn - starts[0]) >> block_shift ──► i = block_first[b]
+            ──► walk i forward while start_{i+1} <= pfn (bisect when the block holds more
+                than SPAN_WALK segments) ──► pfn < end_i ? segment i : a hole
 
     ``views`` is a cache a face fills with its own read-only view of the segment at a
     position; it is emptied when a segment's fields change without a layout change (a start
     hint, an avail window: :meth:`PageLookup.fields_changed`).
     """
 
-    __slots__ = ("ends", "segments", "starts", "views")
+    __slots__ = (
+        "block_first",
+        "block_shift",
+        "blocks",
+        "ends",
+        "segments",
+        "slab_list",
+        "spans",
+        "starts",
+        "views",
+    )
 
     def __init__(self, segments: list[Segment]) -> None:
         self.segments = segments
+        count = len(segments)
         self.starts = [seg.start for seg in segments]
         self.ends = [seg.end for seg in segments]
         self.views: dict[int, Any] = {}
+        slab_numbers: dict[int, int] = {}
+        self.slab_list: list[Slab] = []
+        words = np.zeros((count + 1, 4), dtype=np.int64)
+        words[count] = (_NO_START, 0, 0, -1)
+        for i, seg in enumerate(segments):
+            pgs = seg.pgs
+            if pgs is None:
+                words[i] = (seg.start, seg.end, 0, -1)
+                continue
+            number = slab_numbers.get(id(pgs.slab))
+            if number is None:
+                number = slab_numbers[id(pgs.slab)] = len(self.slab_list)
+                self.slab_list.append(pgs.slab)
+            words[i] = (seg.start, seg.end, pgs.index - seg.start, number)
+        self.spans = array.array("q", words.tobytes())
+        span = self.ends[-1] - self.starts[0] if count else 0
+        shift = 0
+        while span >> shift > SPAN_BLOCKS_PER_SEGMENT * count:
+            shift += 1
+        self.block_shift = shift
+        self.blocks = (span >> shift) + 1 if count else 0
+        first = np.arange(self.blocks + 1, dtype=np.int64) << shift
+        if count:
+            first += self.starts[0]
+        starts = words[:count, 0]
+        positions = np.maximum(np.searchsorted(starts, first, side="right") - 1, 0)
+        self.block_first = array.array("q", positions.astype(np.int64).tobytes())
+
+    def __len__(self) -> int:
+        """The number of segments indexed. O(1)."""
+        return len(self.starts)
 
     def position(self, pfn: int) -> int:
-        """The position of the segment holding PFN ``pfn``, -1 in a hole. O(log n). Raises
-        ``TypeError`` for a non-integer."""
-        i = bisect.bisect_right(self.starts, pfn) - 1
-        if i < 0 or pfn >= self.ends[i]:
+        """The position of the segment holding PFN ``pfn``, -1 in a hole. O(1) when
+        ``pfn``'s block holds at most :data:`SPAN_WALK` segments, else O(log k) for the k it
+        holds. Raises ``TypeError`` for a non-integer."""
+        if not self.blocks:
+            return -1
+        block = (pfn - self.starts[0]) >> self.block_shift
+        if block < 0 or block >= self.blocks:
+            return -1
+        first = self.block_first
+        i = first[block]
+        last = first[block + 1]
+        spans = self.spans
+        if last - i > SPAN_WALK:
+            i = bisect.bisect_right(self.starts, pfn, i, last + 1) - 1
+        else:
+            while spans[4 * i + 4] <= pfn:
+                i += 1
+        if pfn >= spans[4 * i + 1]:
             return -1
         return i
 
     def entry(self, pfn: int) -> FrameEntry:
-        """``pfn``'s page (made now), :data:`UNBACKED` or ``None`` (a hole). O(log n)."""
-        i = bisect.bisect_right(self.starts, pfn) - 1
-        if i < 0 or pfn >= self.ends[i]:
+        """``pfn``'s page (made now), :data:`UNBACKED` or ``None`` (a hole). Costs as
+        :meth:`position`. Raises ``TypeError`` for a non-integer."""
+        i = self.position(pfn)
+        if i < 0:
             return None
-        seg = self.segments[i]
-        pgs = seg.pgs
-        if pgs is None:
+        spans = self.spans
+        number = spans[4 * i + 3]
+        if number < 0:
             return UNBACKED
-        return Page(pgs.slab, pgs.index + pfn - seg.start)
+        return Page(self.slab_list[number], spans[4 * i + 2] + pfn)
 
 
 class PageLookup:
@@ -294,6 +384,9 @@ class PageLookup:
         FILL_FRAMES) for the static one; amortised O(log n) from ``search_segments`` on.
         """
         pfn = operator.index(pfn)
+        index = self.span_index
+        if index is not None and len(index) >= self.search_segments:
+            return index.entry(pfn)
         source = self._source
         if not 0 <= pfn < 1 << (64 - source.PAGE_SHIFT):
             return None  # outside the physical address space: a hole, not memoised
