@@ -349,3 +349,14 @@ def test_span_index_positions_agree_with_a_plain_bisect(
             want = i if i >= 0 and pfn < layout[i][1] else -1
             assert index.position(pfn) == want, pfn
             assert (index.entry(pfn) is None) is (want < 0)
+
+
+@pytest.mark.parametrize("boot", [False, True])
+def test_the_face_on_a_large_layout_answers_from_the_span_index(boot: bool) -> None:
+    layout = [(start, start + 5) for start in range(0, UNIVERSE, 16)]
+    mem = face("rbtree", layout, boot=boot)
+    mem.kernel.lookup.search_segments = 4  # the crossover, lowered
+    assert_face_agrees(mem, universe())
+    assert_face_agrees(mem, universe())
+    assert mem.kernel.lookup.span_index is not None
+    assert mem.kernel.lookup.memo == {}

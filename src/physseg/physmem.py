@@ -54,7 +54,7 @@ from physseg.errors import (
     UnsupportedOperationError,
 )
 from physseg.netbsd import Kernel, KernelImage, SegmentInfo, load_image, make_kernel, save_image
-from physseg.netbsd.lookup import PageBatch
+from physseg.netbsd.lookup import UNBACKED, PageBatch
 
 DEFAULT_PHYSSEG_MAX: Final = 64
 """``VM_PHYSSEG_MAX`` of NetBSD/amd64, the default boot pool size."""
@@ -143,12 +143,17 @@ def _page_fast_path(
       concurrent mutation, never a half-done one;
     * a page in the memo means run time (page arrays exist only after boot); a ``None`` is an
       answer only once booted, so before boot it takes the full path, which raises;
+    * on a large layout (``search_segments`` segments or more) the memo stays empty and a
+      non-negative address is answered by the engine's span index, which is never changed
+      after its build (a layout change drops it) and makes the ``Page`` on demand, as the
+      kernel's miss does;
     * anything but an exact ``int`` (a bool, a numpy integer, an int subclass, a float) takes
       the full path.
 
     The engine keeps the memo and ``uvm`` the same objects for its whole life (rollback works
     in place), so they are bound once. O(1)."""
-    memo = kernel.lookup.memo
+    lookup = kernel.lookup
+    memo = lookup.memo
     uvm = kernel.uvm
     shift = kernel.PAGE_SHIFT
 
@@ -157,7 +162,16 @@ def _page_fast_path(
             try:
                 found = memo[pa >> shift]
             except KeyError:
-                pass
+                index = lookup.span_index
+                if (
+                    index is not None
+                    and len(index) >= lookup.search_segments
+                    and pa >= 0
+                    and uvm.page_init_done
+                ):
+                    entry = index.entry(pa >> shift)
+                    if entry is not UNBACKED:
+                        return entry
             else:
                 if found is not None or uvm.page_init_done:
                     return found
