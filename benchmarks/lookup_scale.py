@@ -1,7 +1,7 @@
 """Per-call lookups at large segment counts (issue 14), side by side in one process, run by hand.
 
     .venv/bin/python benchmarks/lookup_scale.py [--segments 1000000] [--calls 200000] [--rounds 5]
-    .venv/bin/python benchmarks/lookup_scale.py --crossover [--calls 200000] [--rounds 5]
+    .venv/bin/python benchmarks/lookup_scale.py --crossover [--counts 1000,...] [--calls 200000]
 
 The machine is the load test's fragmentation set-up grown to ``--segments`` segments
 (``physseg.bench.workloads.fragment``: A = [0, 256), B hot-plugged, the first 1-7 frames of
@@ -123,9 +123,9 @@ def scale(segments: int, calls: int, rounds: int) -> None:
     )
 
 
-def crossover(calls: int, rounds: int) -> None:
+def crossover(counts: list[int], calls: int, rounds: int) -> None:
     rng = np.random.default_rng(3)
-    for segments in (1_000, 4_000, 10_000, 16_384, 30_000, 100_000):
+    for segments in counts:
         kernel = machine(segments)
         span = A_PAGES + PF_STEP * (segments - 1)
         values = (rng.integers(0, span, size=calls) << PAGE_SHIFT).tolist()
@@ -154,9 +154,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument(
+        "--counts",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1_000, 4_000, 10_000, 16_384, 30_000, 50_000, 100_000],
+        help="segment counts of --crossover, comma-separated",
+    )
     args = parser.parse_args()
     if args.crossover:
-        crossover(args.calls, args.rounds)
+        crossover(args.counts, args.calls, args.rounds)
     else:
         scale(args.segments, args.calls, args.rounds)
 

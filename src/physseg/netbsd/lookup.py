@@ -131,14 +131,15 @@ LOOKUP_CHUNK: Final = 1 << 15
 makes a pass several times faster than one over the whole batch."""
 
 SEARCH_SEGMENTS: Final = 1 << 14
-"""Live segments from which a per-call miss is answered by a bisect over the segment starts
-(:class:`SpanIndex`) instead of filling a memo window. Measured with
-``benchmarks/lookup_scale.py --crossover`` (uniform random addresses over the load test's
-fragmented layout, 8 frames a segment, 200K calls after a warm-up, medians of interleaved
-rounds): the memo path wins while its windows are reused (a few thousand segments: one dict
-probe against a bisect), ties near 10^4 segments and loses from there on (the windows stop
-fitting the memo, each miss mints 1024 pages that are never reused, and gen-2 garbage
-collections over the minted pages follow); 2**14 sits just above the tie."""
+"""Live segments from which a per-call miss is answered from the :class:`SpanIndex` instead
+of filling a memo window. Measured with ``benchmarks/lookup_scale.py --crossover`` (uniform
+random addresses over the load test's fragmented layout, 8 frames a segment, 200K calls a round
+on a fresh layout version so that the fills are paid, as in a run of ``physseg bench``; medians
+of 5 interleaved rounds, shared 2-core machine), memo time / search time: 0.10 at 10^3
+segments, 0.26 at 4000, 0.49 at 10^4, 0.66 at 16384, 0.74-1.12 at 3x10^4, 2.2 at 5x10^4, 4.1
+at 10^5. The memo wins while its windows are reused; past the tie (2-3x10^4) its windows stop
+fitting, each miss mints 1024 pages used once, and its cost climbs steeply, while the search's
+excess below the tie is bounded (1.5x at 16384). So the switch sits below the tie, at 2**14."""
 SPAN_BUILD_SHIFT: Final = 4
 """A :class:`SpanIndex` (O(n) to build) is built once ``n >> SPAN_BUILD_SHIFT`` calls since the
 last layout change asked for it; until then each call runs the kernel's own O(log n) search.
