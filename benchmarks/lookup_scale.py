@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/lookup_scale.py [--segments 1000000] [--calls 200000] [--rounds 5]
     .venv/bin/python benchmarks/lookup_scale.py --crossover [--counts 1000,...] [--calls 200000]
+    .venv/bin/python benchmarks/lookup_scale.py --steady [--counts 1000,...] [--calls 100000]
 
 The machine is the load test's fragmentation set-up grown to ``--segments`` segments
 (``physseg.bench.workloads.fragment``: A = [0, 256), B hot-plugged, the first 1-7 frames of
@@ -19,7 +20,9 @@ Default mode prints, as medians over interleaved rounds after a warm-up pass:
 ``--crossover`` times the two per-call miss paths of ``physseg.netbsd.lookup.PageLookup``
 against each other at several segment counts (the memo's 1024-frame window fills, and the span
 index's bisect), each round on a fresh layout version so that the fills are paid, as in a run of
-``physseg bench``: the data behind ``SEARCH_SEGMENTS``.
+``physseg bench``: the data behind ``SEARCH_SEGMENTS``. ``--steady`` times them as
+``physseg bench`` runs a case instead: one warm-up, then rounds on the same layout, so the memo
+keeps what it filled (unless it overflows).
 """
 
 from __future__ import annotations
@@ -148,12 +151,41 @@ def crossover(counts: list[int], calls: int, rounds: int) -> None:
         gc.collect()
 
 
+def steady(counts: list[int], calls: int, rounds: int) -> None:
+    """As ``physseg bench`` runs a case: a warm-up of 65536 calls, then rounds on the same
+    layout (the memo keeps what it filled). One kernel per path, rounds interleaved."""
+    rng = np.random.default_rng(4)
+    for segments in counts:
+        span = A_PAGES + PF_STEP * (segments - 1)
+        warm = (rng.integers(0, span, size=65536) << PAGE_SHIFT).tolist()
+        values = (rng.integers(0, span, size=calls) << PAGE_SHIFT).tolist()
+        kernels = {"memo": machine(segments), "search": machine(segments)}
+        kernels["memo"].lookup.search_segments = 1 << 62
+        kernels["search"].lookup.search_segments = 0
+        for kernel in kernels.values():
+            loop_ns(kernel.PHYS_TO_VM_PAGE, warm)
+        times: dict[str, list[float]] = {"memo": [], "search": []}
+        for _ in range(rounds):
+            for mode, kernel in kernels.items():
+                times[mode].append(loop_ns(kernel.PHYS_TO_VM_PAGE, values))
+        memo = statistics.median(times["memo"])
+        search = statistics.median(times["search"])
+        print(
+            f"{segments:>7} segments, steady: memo {memo:.0f} ns/call, search {search:.0f}"
+            f" ns/call, memo/search {memo / search:.2f}"
+            f" (memo overflowed: {kernels['memo'].lookup.searching})"
+        )
+        del kernels
+        gc.collect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--segments", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument("--steady", action="store_true")
     parser.add_argument(
         "--counts",
         type=lambda text: [int(part) for part in text.split(",")],
@@ -163,6 +195,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.crossover:
         crossover(args.counts, args.calls, args.rounds)
+    elif args.steady:
+        steady(args.counts, args.calls, args.rounds)
     else:
         scale(args.segments, args.calls, args.rounds)
 

@@ -214,16 +214,24 @@ def test_switching_the_phase_by_hand_empties_the_memo() -> None:
     assert k.lookup.memo
 
 
-def test_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_memo_that_overflows_is_emptied_and_the_layout_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames that do not fit the memo would be refilled forever: from the overflow on, the
+    layout's misses search and memoise nothing, until the layout changes."""
     k = fragmented_kernel()
     monkeypatch.setattr(lookup, "MEMO_LIMIT", 4)
     k.PHYS_TO_VM_PAGE(1 << 40)
     k.PHYS_TO_VM_PAGE(2 << 40)
     k.PHYS_TO_VM_PAGE(3 << 40)
     k.PHYS_TO_VM_PAGE(4 << 40)
-    assert len(k.lookup.memo) == 4
-    k.PHYS_TO_VM_PAGE(5 << 40)
-    assert k.lookup.memo == {(5 << 40) >> SHIFT: None}
+    assert len(k.lookup.memo) == 4 and not k.lookup.searching
+    assert k.PHYS_TO_VM_PAGE(5 << 40) is None
+    assert k.lookup.memo == {} and k.lookup.searching
+    assert_agrees(k, frames(*range(0, 400, 3)))
+    assert k.lookup.memo == {}
+    k.version += 1
+    assert not k.lookup.searching
 
 
 def overlapping_static_kernel() -> Kernel:

@@ -143,7 +143,7 @@ def _page_fast_path(
       concurrent mutation, never a half-done one;
     * a page in the memo means run time (page arrays exist only after boot); a ``None`` is an
       answer only once booted, so before boot it takes the full path, which raises;
-    * on a large layout (``search_segments`` segments or more) the memo stays empty and a
+    * on a large layout (the engine's lookup is ``searching``) the memo stays empty and a
       non-negative address is answered by the engine's span index, which is never changed
       after its build (a layout change drops it) and makes the ``Page`` on demand, as the
       kernel's miss does;
@@ -163,12 +163,7 @@ def _page_fast_path(
                 found = memo[pa >> shift]
             except KeyError:
                 index = lookup.span_index
-                if (
-                    index is not None
-                    and len(index) >= lookup.search_segments
-                    and pa >= 0
-                    and uvm.page_init_done
-                ):
+                if index is not None and lookup.searching and pa >= 0 and uvm.page_init_done:
                     entry = index.entry(pa >> shift)
                     if entry is not UNBACKED:
                         return entry

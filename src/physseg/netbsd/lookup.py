@@ -130,16 +130,25 @@ LOOKUP_CHUNK: Final = 1 << 15
 """Addresses per numpy pass of a batch: each temporary (256 KiB) stays in the L2 cache, which
 makes a pass several times faster than one over the whole batch."""
 
-SEARCH_SEGMENTS: Final = 1 << 14
+SEARCH_SEGMENTS: Final = 1 << 18
 """Live segments from which a per-call miss is answered from the :class:`SpanIndex` instead
-of filling a memo window. Measured with ``benchmarks/lookup_scale.py --crossover`` (uniform
-random addresses over the load test's fragmented layout, 8 frames a segment, 200K calls a round
-on a fresh layout version so that the fills are paid, as in a run of ``physseg bench``; medians
-of 5 interleaved rounds, shared 2-core machine), memo time / search time: 0.10 at 10^3
-segments, 0.26 at 4000, 0.49 at 10^4, 0.66 at 16384, 0.74-1.12 at 3x10^4, 2.2 at 5x10^4, 4.1
-at 10^5. The memo wins while its windows are reused; past the tie (2-3x10^4) its windows stop
-fitting, each miss mints 1024 pages used once, and its cost climbs steeply, while the search's
-excess below the tie is bounded (1.5x at 16384). So the switch sits below the tie, at 2**14."""
+of filling a memo window (a layout with fewer segments switches too once its frames overflow
+the memo, :attr:`PageLookup.searching`). Measured with ``benchmarks/lookup_scale.py`` over
+the load test's fragmented layout (8 frames a segment), uniform random addresses, medians of
+5 interleaved rounds on the shared 2-core machine, memo time / search time:
+
+* ``--steady`` (as ``physseg bench`` runs a case: one warm-up, then rounds on the same layout,
+  the memo keeping its windows): 0.43 at 16384 segments, 0.44 at 65536, 0.49 at 131073. While
+  the frames fit the memo, a warm memo is one dict probe and wins by 2x.
+* ``--crossover`` (a fresh layout version every round of 200K calls, so every fill is paid):
+  0.10 at 10^3, 0.49 at 10^4, 0.74-1.12 at 3x10^4, 2.2 at 5x10^4, 4.1 at 10^5: right after a
+  layout change, windows of 1024 pages used once lose from a few 10^4 segments on.
+
+A layout that is looked up many times between changes is the common case (the benchmark, a
+running machine), so the memo keeps every layout whose frames it can hold; at 2**18 segments of
+8 frames the frames reach :data:`MEMO_LIMIT`, the memo could only refill forever (what the
+per-call path did at 10^6 segments, with gen-2 collections over millions of pages), and the
+search starts from the first call, without a first overflow."""
 SPAN_BUILD_SHIFT: Final = 4
 """A :class:`SpanIndex` (O(n) to build) is built once ``n >> SPAN_BUILD_SHIFT`` calls since the
 last layout change asked for it; until then each call runs the kernel's own O(log n) search.
@@ -317,7 +326,15 @@ class PageLookup:
     is the segment count from which misses search instead of filling; a test may lower it.
     """
 
-    __slots__ = ("_asked", "_source", "_table", "memo", "search_segments", "span_index")
+    __slots__ = (
+        "_asked",
+        "_source",
+        "_table",
+        "memo",
+        "search_segments",
+        "searching",
+        "span_index",
+    )
 
     def __init__(self, source: LookupSource) -> None:
         self._source = source
@@ -329,6 +346,11 @@ class PageLookup:
         (one attribute load) before asking :meth:`spans`."""
         self._asked = 0
         self.search_segments = SEARCH_SEGMENTS
+        self.searching = False
+        """Whether per-call misses of this layout search (the span index, else the kernel's
+        search) instead of filling the memo: set by :meth:`fill` when the layout has
+        ``search_segments`` segments or more, or when its frames overflowed the memo
+        (:data:`MEMO_LIMIT`); cleared with the layout. The memo stays empty while set."""
 
     @property
     def current_table(self) -> LookupTable | None:
@@ -341,6 +363,7 @@ class PageLookup:
         self._table = None
         self.span_index = None
         self._asked = 0
+        self.searching = False
 
     def fields_changed(self) -> None:
         """A segment's fields that no lookup answers from changed (a start hint, an avail
@@ -375,31 +398,35 @@ class PageLookup:
 
         Below ``search_segments`` live segments the aligned window of :data:`FILL_FRAMES`
         frames holding ``pfn`` is filled from the segments overlapping it (a window without
-        memory stores ``pfn`` alone); from it on nothing is memoised and the frame is answered
-        from the :class:`SpanIndex`, or by the kernel's search while there is none. When the
+        memory stores ``pfn`` alone). From it on, and for the rest of the layout once the memo
+        reached :data:`MEMO_LIMIT` entries (its frames do not fit: refills would never end),
+        nothing is memoised (:attr:`searching`) and the frame is answered from the
+        :class:`SpanIndex`, or by the kernel's search while there is none. When the
         build's search is not a function of the spans (a static build whose segments
         overlap), only ``pfn`` is filled, through the build's own search. Frames of segments
         without a page array are memoised as ``None`` at boot and not at all after it
-        (:data:`UNBACKED` is returned). Empties the memo first when it holds
-        :data:`MEMO_LIMIT` entries. O(log n + FILL_FRAMES) for the rbtree build, O(n log n +
+        (:data:`UNBACKED` is returned). O(log n + FILL_FRAMES) for the rbtree build, O(n log n +
         FILL_FRAMES) for the static one; amortised O(log n) from ``search_segments`` on.
         """
         pfn = operator.index(pfn)
         index = self.span_index
-        if index is not None and len(index) >= self.search_segments:
+        if index is not None and self.searching:
             return index.entry(pfn)
         source = self._source
         if not 0 <= pfn < 1 << (64 - source.PAGE_SHIFT):
             return None  # outside the physical address space: a hole, not memoised
-        if source.uvm_physseg_get_entries() >= self.search_segments:
+        memo = self.memo
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+            self.searching = True
+        elif source.uvm_physseg_get_entries() >= self.search_segments:
+            self.searching = True
+        if self.searching:
             index = self.spans()
             if index is not None:
                 return index.entry(pfn)
             upm, off = source.uvm_physseg_find(pfn)
             return None if off is None else _entry(source.seg(upm), pfn)
-        memo = self.memo
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
         booted = source.uvm.page_init_done
         first = pfn >> FILL_SHIFT << FILL_SHIFT
         last = first + FILL_FRAMES
