@@ -451,3 +451,22 @@ HotplugLookups.TestCase.settings = settings(
     stateful_step_count=max(5, (settings.default.stateful_step_count or 50) // 3),
 )
 TestHotplugLookups = HotplugLookups.TestCase
+
+
+class SearchingHotplugLookups(HotplugLookups):
+    """The same machine with the per-call crossover lowered to 2 segments: every miss is
+    answered from the span index (or the kernel's search before it is built)."""
+
+    @initialize(layout=boot_layouts())
+    def boot(self, layout: list[tuple[int, int]]) -> None:
+        super().boot(layout)
+        self.kernel.lookup.search_segments = 2
+
+    @invariant()
+    def nothing_is_memoised_when_searching(self) -> None:
+        if hasattr(self, "kernel") and self.kernel.lookup.searching:
+            assert self.kernel.lookup.memo == {}
+
+
+SearchingHotplugLookups.TestCase.settings = HotplugLookups.TestCase.settings
+TestSearchingHotplugLookups = SearchingHotplugLookups.TestCase
