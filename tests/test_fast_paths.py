@@ -360,3 +360,24 @@ def test_the_face_on_a_large_layout_answers_from_the_span_index(boot: bool) -> N
     assert_face_agrees(mem, universe())
     assert mem.kernel.lookup.span_index is not None
     assert mem.kernel.lookup.memo == {}
+
+
+def test_an_empty_span_index_holds_no_frame() -> None:
+    index = SpanIndex([])
+    assert len(index) == 0
+    assert index.position(0) == -1 and index.entry(5) is None
+
+
+def test_check_names_a_span_index_left_stale_by_a_hand_edit() -> None:
+    """A segment edited by hand without bumping the version (as C code may) leaves the index
+    stale: the lookup's check says so."""
+    k = fragmented(8)
+    k.lookup.search_segments = 2
+    for _ in range(2):
+        k.PHYS_TO_VM_PAGE(0x1000)
+    assert k.lookup.span_index is not None
+    k.lookup.check()
+    upm, _ = k.uvm_physseg_find(0)
+    k.seg(upm).end -= 1
+    with pytest.raises(AssertionError, match="span index"):
+        k.lookup.check()
