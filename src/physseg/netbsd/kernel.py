@@ -130,11 +130,10 @@ class UvmState:
     @page_init_done.setter
     def page_init_done(self, value: bool) -> None:
         """Switch phase; a change empties the kernel's lookup memo. O(memo entries)."""
-        if value != self._done:
-            self._done = value
+        changed = value != self._done
+        self._done = value
+        if changed:
             self._on_change()
-        else:
-            self._done = value
 
 
 def kassert(condition: bool, text: str, reason: Reason = Reason.KASSERT) -> None:
