@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import pytest
 
 from physseg import PhysMem, Snapshot
 
@@ -216,9 +217,14 @@ def wait_until(condition: Callable[[], bool], readers: list[Reader], what: str) 
         time.sleep(0.0002)
 
 
-def test_readers_see_only_published_states() -> None:
+@pytest.mark.parametrize("searching", [False, True], ids=["memo", "span-index"])
+def test_readers_see_only_published_states(searching: bool) -> None:
+    """``searching``: the per-call crossover lowered to one segment, so ``page`` misses are
+    answered from the span index instead of the memo (a large machine's lookup path)."""
     ops = plan(seed=5, low=0x1000, high=0x2000, steps=MUTATIONS)
     pm = machine()
+    if searching:
+        pm.kernel.lookup.search_segments = 1
     published = Published(pm.snapshot())
     stop = threading.Event()
     readers = [Reader(pm, published, stop, seed) for seed in range(READERS)]

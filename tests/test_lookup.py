@@ -181,23 +181,57 @@ def test_a_window_without_memory_stores_only_the_frame() -> None:
     assert k.lookup.memo == {far: None}
 
 
-def test_unbacked_frames_are_memoised_as_unbacked() -> None:
+def test_unbacked_frames_are_memoised_as_none_at_boot() -> None:
     k = fixed_kernel()
     k.PHYS_TO_VM_PAGE(0)
-    assert k.lookup.memo[5] is UNBACKED
+    assert k.lookup.memo[5] is None
     assert k.lookup.memo[300] is None
+    assert UNBACKED not in k.lookup.memo.values()
 
 
-def test_memo_is_emptied_when_it_reaches_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unbacked_frames_are_not_memoised_after_boot() -> None:
+    """Every memo hit is the final answer: a frame whose lookup fails the KASSERT is never
+    stored, so the kernel's fast path needs no test after its probe."""
+    k = fixed_kernel()
+    k.uvm.page_init_done = True
+    with pytest.raises(KernelAssertionError):
+        k.PHYS_TO_VM_PAGE(5 << SHIFT)
+    assert 5 not in k.lookup.memo
+    assert k.lookup.memo[300] is None
+    k.lookup.check()
+
+
+def test_switching_the_phase_by_hand_empties_the_memo() -> None:
+    """The ATF tests set ``uvm.page_init_done`` by hand: what the memo held at boot (``None``
+    for a frame without a page array) must not answer after the switch."""
+    k = fixed_kernel()
+    assert k.PHYS_TO_VM_PAGE(5 << SHIFT) is None
+    k.uvm.page_init_done = True
+    assert k.lookup.memo == {}
+    with pytest.raises(KernelAssertionError, match="uvm_physseg_valid_p"):
+        k.PHYS_TO_VM_PAGE(5 << SHIFT)
+    k.uvm.page_init_done = True  # no change: the memo stays
+    assert k.lookup.memo
+
+
+def test_a_memo_that_overflows_is_emptied_and_the_layout_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames that do not fit the memo would be refilled forever: from the overflow on, the
+    layout's misses search and memoise nothing, until the layout changes."""
     k = fragmented_kernel()
     monkeypatch.setattr(lookup, "MEMO_LIMIT", 4)
     k.PHYS_TO_VM_PAGE(1 << 40)
     k.PHYS_TO_VM_PAGE(2 << 40)
     k.PHYS_TO_VM_PAGE(3 << 40)
     k.PHYS_TO_VM_PAGE(4 << 40)
-    assert len(k.lookup.memo) == 4
-    k.PHYS_TO_VM_PAGE(5 << 40)
-    assert k.lookup.memo == {(5 << 40) >> SHIFT: None}
+    assert len(k.lookup.memo) == 4 and not k.lookup.searching
+    assert k.PHYS_TO_VM_PAGE(5 << 40) is None
+    assert k.lookup.memo == {} and k.lookup.searching
+    assert_agrees(k, frames(*range(0, 400, 3)))
+    assert k.lookup.memo == {}
+    k.version += 1
+    assert not k.lookup.searching
 
 
 def overlapping_static_kernel() -> Kernel:
@@ -417,3 +451,22 @@ HotplugLookups.TestCase.settings = settings(
     stateful_step_count=max(5, (settings.default.stateful_step_count or 50) // 3),
 )
 TestHotplugLookups = HotplugLookups.TestCase
+
+
+class SearchingHotplugLookups(HotplugLookups):
+    """The same machine with the per-call crossover lowered to 2 segments: every miss is
+    answered from the span index (or the kernel's search before it is built)."""
+
+    @initialize(layout=boot_layouts())
+    def boot(self, layout: list[tuple[int, int]]) -> None:
+        super().boot(layout)
+        self.kernel.lookup.search_segments = 2
+
+    @invariant()
+    def nothing_is_memoised_when_searching(self) -> None:
+        if hasattr(self, "kernel") and self.kernel.lookup.searching:
+            assert self.kernel.lookup.memo == {}
+
+
+SearchingHotplugLookups.TestCase.settings = HotplugLookups.TestCase.settings
+TestSearchingHotplugLookups = SearchingHotplugLookups.TestCase

@@ -109,12 +109,31 @@ class UvmExp:
 
 
 class UvmState:
-    """The field of ``struct uvm`` that uvm_physseg touches: the boot → run-time switch."""
+    """The field of ``struct uvm`` that uvm_physseg touches: the boot → run-time switch.
 
-    __slots__ = ("page_init_done",)
+    ``on_change`` is called whenever ``page_init_done`` takes a new value (by the kernel or by
+    hand, as the ATF tests do): what ``PHYS_TO_VM_PAGE`` answers for a frame without a page
+    array depends on it, so the kernel empties its lookup memo then.
+    """
 
-    def __init__(self) -> None:
-        self.page_init_done = False
+    __slots__ = ("_done", "_on_change")
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self._done = False
+        self._on_change = on_change
+
+    @property
+    def page_init_done(self) -> bool:
+        """Whether ``uvm_page_init`` has run (run time). O(1). Raises nothing."""
+        return self._done
+
+    @page_init_done.setter
+    def page_init_done(self, value: bool) -> None:
+        """Switch phase; a change empties the kernel's lookup memo. O(memo entries)."""
+        changed = value != self._done
+        self._done = value
+        if changed:
+            self._on_change()
 
 
 def kassert(condition: bool, text: str, reason: Reason = Reason.KASSERT) -> None:
@@ -199,9 +218,9 @@ class Kernel(AtfHarness, ABC):
         self._slab_ids = 0
         """Slabs this kernel has created: :meth:`new_slab` numbers the next one this plus 1."""
         self.uvmexp = UvmExp(self.PAGE_SIZE)
-        self.uvm = UvmState()
-        self.physmem = 0
         self._lookup = PageLookup(self)
+        self.uvm = UvmState(self._lookup.invalidate)
+        self.physmem = 0
         self._memo = self._lookup.memo
         self._version = 0
         self.stolen: list[tuple[int, int]] = []
@@ -568,6 +587,7 @@ class Kernel(AtfHarness, ABC):
             "avail_start < avail_end && avail_start >= ps->start",
         )
         seg.avail_start = avail_start
+        self._lookup.fields_changed()
 
     def uvm_physseg_set_avail_end(self, upm: Handle, avail_end: int) -> None:
         """``UVM_PHYSSEG_LEGACY`` ``uvm_physseg_set_avail_end``: store PFN ``avail_end`` as the
@@ -581,6 +601,7 @@ class Kernel(AtfHarness, ABC):
             "avail_end > avail_start && avail_end <= ps->end",
         )
         seg.avail_end = avail_end
+        self._lookup.fields_changed()
 
     def uvm_physseg_get_pg(self, upm: Handle, idx: int) -> Page | None:
         """``uvm_physseg_get_pg(upm, idx)``: ``&pgs[idx]``, the pointer to vm_page entry
@@ -617,6 +638,7 @@ class Kernel(AtfHarness, ABC):
         if not self.uvm_physseg_valid_p(upm):
             return False
         self.seg(upm).start_hint = start_hint
+        self._lookup.fields_changed()
         return True
 
     # ----------------------------------------------------------------- page arrays
@@ -1063,12 +1085,14 @@ class Kernel(AtfHarness, ABC):
         ``NULL + off``). The same answer as ``uvm_physseg_find`` + ``uvm_physseg_get_pg``, from
         the frame memo of :class:`physseg.netbsd.lookup.PageLookup`: O(1), one dict probe; a
         miss fills the aligned window of 1024 frames around ``pa``, O(log n + 1024) rbtree and
-        O(n log n + 1024) static. Repeated calls return the same ``Page`` object, which stands
-        for a pointer: do not mutate it. Raises ``KernelAssertionError`` after boot for an
-        address in a segment without a page array (the kernel's
+        O(n log n + 1024) static, or from ``SEARCH_SEGMENTS`` segments on answers by a bisect,
+        O(log n), memoising nothing. Repeated calls below that count return the same ``Page``
+        object, which stands for a pointer: do not mutate it. Raises ``KernelAssertionError``
+        after boot for an address in a segment without a page array (the kernel's
         ``KASSERT(uvm_physseg_valid_p(upm))``)."""
+        # The memo holds only final answers (a page, or None), so a hit needs no test.
         try:
-            page = self._memo[pa >> self.PAGE_SHIFT]
+            return self._memo[pa >> self.PAGE_SHIFT]
         except KeyError:
             page = self._lookup.fill(pa >> self.PAGE_SHIFT)
         if page is UNBACKED:
@@ -1085,13 +1109,12 @@ class Kernel(AtfHarness, ABC):
 
     def uvm_pageismanaged(self, pa: int) -> bool:
         """Whether byte address ``pa`` lies in a segment (``uvm_physseg_find`` succeeds), with
-        or without a page array. O(1) from the frame memo; a miss costs as in
-        :meth:`PHYS_TO_VM_PAGE`. Raises nothing."""
-        try:
-            page = self._memo[pa >> self.PAGE_SHIFT]
-        except KeyError:
-            page = self._lookup.fill(pa >> self.PAGE_SHIFT)
-        return page is not None
+        or without a page array. O(1) from the frame memo for a frame with a page; otherwise
+        the kernel's search, O(log n) rbtree (as ``uvm_physseg_find``). Raises nothing."""
+        pfn = pa >> self.PAGE_SHIFT
+        if self._memo.get(pfn) is not None:
+            return True
+        return self.uvm_physseg_find(pfn)[1] is not None
 
     def phys_to_vm_pages(self, addresses: Any) -> PageBatch:
         """Batch ``PHYS_TO_VM_PAGE`` over an array of byte addresses (any integer array-like);

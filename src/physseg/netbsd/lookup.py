@@ -6,11 +6,22 @@ indexes over the frame numbers, both held by one :class:`PageLookup` object that
 and empties on every change of its layout (``Kernel.version``):
 
 * **Per call** (``Kernel.PHYS_TO_VM_PAGE``, ``uvm_pageismanaged``): a dict from frame number to
-  the frame's ``Page`` pointer (or ``None`` for a hole, or :data:`UNBACKED` inside a segment
-  that has no page array yet). It is a lazily materialised direct frame table: a miss fills the
-  whole aligned window of :data:`FILL_FRAMES` frames around the frame from the segments that
-  overlap it (:meth:`PageLookup.fill`), so a lookup costs one dict probe and no allocation.
-  Every assignment of ``kernel.version`` empties the memo (:meth:`PageLookup.invalidate`).
+  the frame's ``Page`` pointer, or ``None`` for a hole and, at boot, for a frame of a segment
+  without a page array (what ``PHYS_TO_VM_PAGE`` answers there). After boot such a frame
+  (:data:`UNBACKED`, the kernel's KASSERT) is never memoised, so every memo hit is the answer
+  itself and the kernel's fast path is one dict probe with no test. It is a lazily
+  materialised direct frame table: a miss fills the whole aligned window of
+  :data:`FILL_FRAMES` frames around the frame from the segments that overlap it
+  (:meth:`PageLookup.fill`). Every assignment of ``kernel.version`` and every change of
+  ``uvm.page_init_done`` empties the memo (:meth:`PageLookup.invalidate`).
+
+* **Per call at large segment counts**: from :data:`SEARCH_SEGMENTS` live segments on, a miss
+  fills nothing. A window of 1024 frames mints 1024 ``Page`` objects, which a uniform stream
+  over millions of frames never reuses before the memo is emptied, and which set off gen-2
+  garbage collections over millions of tracked objects. The frame is answered instead by a
+  ``bisect`` over the sorted segment starts of a :class:`SpanIndex` (built once per layout,
+  after enough calls to pay for it, see :data:`SPAN_BUILD_SHIFT`), and its ``Page`` is made
+  on demand. The same index serves ``PhysMem.find``.
 
 * **Batch** (``Kernel.phys_to_vm_pages``): :class:`LookupTable`, a frame → (segment position,
   offset) table built with numpy, read in chunks of :data:`LOOKUP_CHUNK` addresses. A map up to
@@ -38,7 +49,10 @@ segments of a window (``segments_overlapping``), nothing else.
 
 from __future__ import annotations
 
+import array
+import bisect
 import enum
+import itertools
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,7 +61,7 @@ from typing import Any, Final, Protocol, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from physseg.core.pages import Page
+from physseg.core.pages import Page, Slab
 from physseg.netbsd.segment import Segment
 
 __all__ = [
@@ -57,13 +71,18 @@ __all__ = [
     "MAX_TABLE_FRAMES",
     "MAX_TOP_SECTIONS",
     "MEMO_LIMIT",
+    "SEARCH_SEGMENTS",
     "SECTION_SHIFT",
+    "SPAN_BLOCKS_PER_SEGMENT",
+    "SPAN_BUILD_SHIFT",
+    "SPAN_WALK",
     "UNBACKED",
     "FrameEntry",
     "LookupSource",
     "LookupTable",
     "PageBatch",
     "PageLookup",
+    "SpanIndex",
     "Unbacked",
 ]
 
@@ -75,11 +94,13 @@ class Unbacked(enum.Enum):
 
 
 UNBACKED: Final = Unbacked.TOKEN
-"""Memo entry of a frame inside a segment whose page array is NULL: ``PHYS_TO_VM_PAGE`` returns
-``None`` for it at boot and fails the kernel's ``KASSERT(uvm_physseg_valid_p(upm))`` after."""
+"""What :meth:`PageLookup.fill` answers after boot for a frame inside a segment whose page
+array is NULL: ``PHYS_TO_VM_PAGE`` fails the kernel's ``KASSERT(uvm_physseg_valid_p(upm))``
+for it (at boot it returns ``None``, which is what the memo then holds). Never memoised."""
 
 FrameEntry: TypeAlias = "Page | Unbacked | None"
-"""What the per-call memo holds for a frame: its page pointer, :data:`UNBACKED`, or ``None``."""
+"""What :meth:`PageLookup.fill` answers for a frame: its page pointer, :data:`UNBACKED`, or
+``None``; the memo holds only pages and ``None``."""
 
 FILL_SHIFT: Final = 10
 FILL_FRAMES: Final = 1 << FILL_SHIFT
@@ -109,13 +130,64 @@ LOOKUP_CHUNK: Final = 1 << 15
 """Addresses per numpy pass of a batch: each temporary (256 KiB) stays in the L2 cache, which
 makes a pass several times faster than one over the whole batch."""
 
+SEARCH_SEGMENTS: Final = 1 << 18
+"""Live segments from which a per-call miss is answered from the :class:`SpanIndex` instead
+of filling a memo window (a layout with fewer segments switches too once its frames overflow
+the memo, :attr:`PageLookup.searching`). Measured with ``benchmarks/lookup_scale.py`` over
+the load test's fragmented layout (8 frames a segment), uniform random addresses, medians of
+5 interleaved rounds on the shared 2-core machine, memo time / search time:
+
+* ``--steady`` (as ``physseg bench`` runs a case: one warm-up, then rounds on the same layout,
+  the memo keeping its windows): 0.43 at 16384 segments, 0.44 at 65536, 0.49 at 131073. While
+  the frames fit the memo, a warm memo is one dict probe and wins by 2x.
+* ``--crossover`` (a fresh layout version every round of 200K calls, so every fill is paid):
+  0.10 at 10^3, 0.49 at 10^4, 0.74-1.12 at 3x10^4, 2.2 at 5x10^4, 4.1 at 10^5: right after a
+  layout change, windows of 1024 pages used once lose from a few 10^4 segments on.
+
+A layout that is looked up many times between changes is the common case (the benchmark, a
+running machine), so the memo keeps every layout whose frames it can hold; at 2**18 segments of
+8 frames the frames reach :data:`MEMO_LIMIT`, the memo could only refill forever (what the
+per-call path did at 10^6 segments, with gen-2 collections over millions of pages), and the
+search starts from the first call, without a first overflow."""
+SPAN_BUILD_SHIFT: Final = 4
+"""A :class:`SpanIndex` (O(n) to build) is built once ``n >> SPAN_BUILD_SHIFT`` calls since the
+last layout change asked for it; until then each call runs the kernel's own O(log n) search.
+A call that searches costs about as much as sixteen index entries to build, so the build
+never costs more than the searches it replaces, and a plug after every lookup (a balloon) does
+not pay O(n) per lookup."""
+
+SPAN_BLOCKS_PER_SEGMENT: Final = 2
+"""Most blocks a :class:`SpanIndex`'s block table holds per segment (8 bytes each, an
+``array('q')``): blocks are widened until the span fits, so a block holds about half a
+segment on a dense layout, and its bisect runs over one or two starts."""
+
+SPAN_WALK: Final = 8
+"""Segments of one block a :class:`SpanIndex` walks one by one; a block holding more (a
+cluster of small segments in a sparse layout) is bisected instead."""
+
+_NO_START: Final = (1 << 63) - 1
+"""The start of the :class:`SpanIndex` sentinel segment: above every frame, so a walk stops."""
+
 _ADDRESS_MASK: Final = (1 << 64) - 1
 
 
+class Booted(Protocol):
+    """The boot → run-time switch of a kernel (``struct uvm``'s ``page_init_done``)."""
+
+    @property
+    def page_init_done(self) -> bool: ...
+
+
 class LookupSource(Protocol):
-    """What the lookups read of a kernel: its page shift, layout version, segments and search."""
+    """What the lookups read of a kernel: its page shift, phase, layout version, segments and
+    search."""
 
     PAGE_SHIFT: int
+
+    @property
+    def uvm(self) -> Booted: ...
+
+    def uvm_physseg_get_entries(self) -> int: ...
 
     @property
     def version(self) -> int: ...
@@ -129,22 +201,156 @@ class LookupSource(Protocol):
     def seg(self, upm: Any) -> Segment: ...
 
 
-class PageLookup:
-    """A kernel's derived lookup state: the per-call frame memo and the batch table.
+class SpanIndex:
+    """The live, non-empty segments of one layout in address order, for per-call lookups that
+    allocate nothing but the ``Page`` they return (PFNs; ends exclusive). Built by
+    :meth:`PageLookup.spans`, dropped with the layout; nothing in it is changed after the
+    build but ``views``, so a reader holding the object sees one layout whole.
 
-    The kernel creates one, reads :attr:`memo` on every ``PHYS_TO_VM_PAGE`` and calls
-    :meth:`invalidate` whenever its layout changes; nothing else writes either. ``memo`` is the
-    same dict object for the lookup's whole life (emptied in place), so the kernel may keep a
-    reference to it.
+    ``starts`` and ``ends`` are lists for a plain ``bisect`` (what ``PhysMem.find`` reads).
+    But a ``bisect`` over 10^6 starts walks 20 levels of Python ints scattered over the heap,
+    a cache miss each, so :meth:`entry` and :meth:`position` read two flat ``array('q')``
+    instead. ``spans`` holds four words a segment, in one cache line half, and a sentinel::
+
+        spans = [start_0, end_0, base_0, slab_0,  start_1, ...,  2**63 - 1, 0, 0, -1]
+
+    where the page of PFN ``pfn`` in segment ``i`` is entry ``base_i + pfn`` of
+    ``slab_list[slab_i]`` (``slab_i == -1``: no page array). ``block_first`` cuts the span
+    from the lowest start in blocks of ``2**block_shift`` frames (at most
+    :data:`SPAN_BLOCKS_PER_SEGMENT` blocks a segment) and names, per block, the last segment
+    starting at or before the block's first frame; the segment holding a frame of block ``b``
+    is that one or one of the few after it, before ``block_first[b + 1] + 1``::
+
+        pfn ──► b = (pfn - starts[0]) >> block_shift ──► i = block_first[b]
+            ──► walk i forward while start_{i+1} <= pfn (bisect when the block holds more
+                than SPAN_WALK segments) ──► pfn < end_i ? segment i : a hole
+
+    ``views`` is a cache a face fills with its own read-only view of the segment at a
+    position; it is emptied when a segment's fields change without a layout change (a start
+    hint, an avail window: :meth:`PageLookup.fields_changed`).
     """
 
-    __slots__ = ("_source", "_table", "memo")
+    __slots__ = (
+        "block_first",
+        "block_shift",
+        "blocks",
+        "ends",
+        "segments",
+        "slab_list",
+        "spans",
+        "starts",
+        "views",
+    )
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        count = len(segments)
+        self.starts = [seg.start for seg in segments]
+        self.ends = [seg.end for seg in segments]
+        self.views: dict[int, Any] = {}
+        slab_numbers: dict[int, int] = {}
+        self.slab_list: list[Slab] = []
+        words = np.zeros((count + 1, 4), dtype=np.int64)
+        words[count] = (_NO_START, 0, 0, -1)
+        for i, seg in enumerate(segments):
+            pgs = seg.pgs
+            if pgs is None:
+                words[i] = (seg.start, seg.end, 0, -1)
+                continue
+            number = slab_numbers.get(id(pgs.slab))
+            if number is None:
+                number = slab_numbers[id(pgs.slab)] = len(self.slab_list)
+                self.slab_list.append(pgs.slab)
+            words[i] = (seg.start, seg.end, pgs.index - seg.start, number)
+        self.spans = array.array("q", words.tobytes())
+        span = self.ends[-1] - self.starts[0] if count else 0
+        shift = 0
+        while span >> shift > SPAN_BLOCKS_PER_SEGMENT * count:
+            shift += 1
+        self.block_shift = shift
+        self.blocks = (span >> shift) + 1 if count else 0
+        first = np.arange(self.blocks + 1, dtype=np.int64) << shift
+        if count:
+            first += self.starts[0]
+        starts = words[:count, 0]
+        positions = np.maximum(np.searchsorted(starts, first, side="right") - 1, 0)
+        self.block_first = array.array("q", positions.astype(np.int64).tobytes())
+
+    def __len__(self) -> int:
+        """The number of segments indexed. O(1)."""
+        return len(self.starts)
+
+    def position(self, pfn: int) -> int:
+        """The position of the segment holding PFN ``pfn``, -1 in a hole. O(1) when
+        ``pfn``'s block holds at most :data:`SPAN_WALK` segments, else O(log k) for the k it
+        holds. Raises ``TypeError`` for a non-integer."""
+        if not self.blocks:
+            return -1
+        block = (pfn - self.starts[0]) >> self.block_shift
+        if block < 0 or block >= self.blocks:
+            return -1
+        first = self.block_first
+        i = first[block]
+        last = first[block + 1]
+        spans = self.spans
+        if last - i > SPAN_WALK:
+            i = bisect.bisect_right(self.starts, pfn, i, last + 1) - 1
+        else:
+            while spans[4 * i + 4] <= pfn:
+                i += 1
+        if pfn >= spans[4 * i + 1]:
+            return -1
+        return i
+
+    def entry(self, pfn: int) -> FrameEntry:
+        """``pfn``'s page (made now), :data:`UNBACKED` or ``None`` (a hole). Costs as
+        :meth:`position`. Raises ``TypeError`` for a non-integer."""
+        i = self.position(pfn)
+        if i < 0:
+            return None
+        spans = self.spans
+        number = spans[4 * i + 3]
+        if number < 0:
+            return UNBACKED
+        return Page(self.slab_list[number], spans[4 * i + 2] + pfn)
+
+
+class PageLookup:
+    """A kernel's derived lookup state: the per-call frame memo, the span index and the batch
+    table.
+
+    The kernel creates one, reads :attr:`memo` on every ``PHYS_TO_VM_PAGE`` and calls
+    :meth:`invalidate` whenever its layout or phase changes; nothing else writes either.
+    ``memo`` is the same dict object for the lookup's whole life (emptied in place), so the
+    kernel may keep a reference to it. ``search_segments`` (default :data:`SEARCH_SEGMENTS`)
+    is the segment count from which misses search instead of filling; a test may lower it.
+    """
+
+    __slots__ = (
+        "_asked",
+        "_source",
+        "_table",
+        "memo",
+        "search_segments",
+        "searching",
+        "span_index",
+    )
 
     def __init__(self, source: LookupSource) -> None:
         self._source = source
-        self.memo: dict[int, FrameEntry] = {}
-        """Frame number → its ``Page``, :data:`UNBACKED` or ``None``; filled by :meth:`fill`."""
+        self.memo: dict[int, Page | None] = {}
+        """Frame number → its ``Page`` or ``None``; filled by :meth:`fill`."""
         self._table: LookupTable | None = None
+        self.span_index: SpanIndex | None = None
+        """The :class:`SpanIndex` of the current layout once built, else ``None``: read it
+        (one attribute load) before asking :meth:`spans`."""
+        self._asked = 0
+        self.search_segments = SEARCH_SEGMENTS
+        self.searching = False
+        """Whether per-call misses of this layout search (the span index, else the kernel's
+        search) instead of filling the memo: set by :meth:`fill` when the layout has
+        ``search_segments`` segments or more, or when its frames overflowed the memo
+        (:data:`MEMO_LIMIT`); cleared with the layout. The memo stays empty while set."""
 
     @property
     def current_table(self) -> LookupTable | None:
@@ -152,37 +358,92 @@ class PageLookup:
         return self._table
 
     def invalidate(self) -> None:
-        """Forget every derived answer (the layout changed). O(memo entries)."""
+        """Forget every derived answer (the layout or the phase changed). O(memo entries)."""
         self.memo.clear()
         self._table = None
+        self.span_index = None
+        self._asked = 0
+        self.searching = False
+
+    def fields_changed(self) -> None:
+        """A segment's fields that no lookup answers from changed (a start hint, an avail
+        window): only the faces' cached views go. O(views)."""
+        index = self.span_index
+        if index is not None:
+            index.views.clear()
+
+    def spans(self) -> SpanIndex | None:
+        """The :class:`SpanIndex` of the current layout, or ``None`` when it is not worth
+        building yet (fewer than ``n >> SPAN_BUILD_SHIFT`` calls asked since the layout changed:
+        search the kernel instead) or cannot answer as the kernel's search does (segments that
+        overlap, possible only in the static build). Amortised O(1) a call; the build is
+        O(n) for the rbtree build, O(n log n) for the static one."""
+        index = self.span_index
+        if index is not None:
+            return index
+        source = self._source
+        self._asked += 1
+        if self._asked <= source.uvm_physseg_get_entries() >> SPAN_BUILD_SHIFT:
+            return None
+        segments = sorted((seg for seg in source.segments() if seg.end > seg.start), key=_start)
+        if any(a.end > b.start for a, b in itertools.pairwise(segments)):
+            self._asked = -(1 << 62)  # overlapping: never build for this layout
+            return None
+        index = SpanIndex(segments)
+        self.span_index = index
+        return index
 
     def fill(self, pfn: int) -> FrameEntry:
-        """Fill the memo around ``pfn`` and return ``pfn``'s entry.
+        """``pfn``'s entry, memoising what a later call may reuse.
 
-        The aligned window of :data:`FILL_FRAMES` frames holding ``pfn`` is filled from the
-        segments overlapping it (a window without memory stores ``pfn`` alone). When the build's
-        search is not a function of the spans (a static build whose segments overlap), only
-        ``pfn`` is filled, through the build's own search. Empties the memo first when it holds
-        :data:`MEMO_LIMIT` entries. O(log n + FILL_FRAMES) for the rbtree build, O(n log n +
-        FILL_FRAMES) for the static one.
+        Below ``search_segments`` live segments the aligned window of :data:`FILL_FRAMES`
+        frames holding ``pfn`` is filled from the segments overlapping it (a window without
+        memory stores ``pfn`` alone). From it on, and for the rest of the layout once the memo
+        reached :data:`MEMO_LIMIT` entries (its frames do not fit: refills would never end),
+        nothing is memoised (:attr:`searching`) and the frame is answered from the
+        :class:`SpanIndex`, or by the kernel's search while there is none. When the
+        build's search is not a function of the spans (a static build whose segments
+        overlap), only ``pfn`` is filled, through the build's own search. Frames of segments
+        without a page array are memoised as ``None`` at boot and not at all after it
+        (:data:`UNBACKED` is returned). O(log n + FILL_FRAMES) for the rbtree build, O(n log n +
+        FILL_FRAMES) for the static one; amortised O(log n) from ``search_segments`` on.
         """
         pfn = operator.index(pfn)
+        index = self.span_index
+        if index is not None and self.searching:
+            return index.entry(pfn)
+        source = self._source
+        if not 0 <= pfn < 1 << (64 - source.PAGE_SHIFT):
+            return None  # outside the physical address space: a hole, not memoised
         memo = self.memo
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
+            self.searching = True
+        elif source.uvm_physseg_get_entries() >= self.search_segments:
+            self.searching = True
+        if self.searching:
+            index = self.spans()
+            if index is not None:
+                return index.entry(pfn)
+            upm, off = source.uvm_physseg_find(pfn)
+            return None if off is None else _entry(source.seg(upm), pfn)
+        booted = source.uvm.page_init_done
         first = pfn >> FILL_SHIFT << FILL_SHIFT
         last = first + FILL_FRAMES
-        source = self._source
         segments = source.segments_overlapping(first, last)
         if segments is None:
             upm, off = source.uvm_physseg_find(pfn)
             entry = None if off is None else _entry(source.seg(upm), pfn)
-            memo[pfn] = entry
+            if entry is not UNBACKED:
+                memo[pfn] = entry
+            elif not booted:
+                memo[pfn] = None
             return entry
         if not segments:
             memo[pfn] = None
             return None
-        entries: list[FrameEntry] = [None] * FILL_FRAMES
+        entries: list[Page | None] = [None] * FILL_FRAMES
+        unbacked: list[tuple[int, int]] = []
         for seg in segments:
             lo = max(seg.start, first)
             hi = min(seg.end, last)
@@ -190,12 +451,18 @@ class PageLookup:
                 continue
             pgs = seg.pgs
             if pgs is None:
-                entries[lo - first : hi - first] = [UNBACKED] * (hi - lo)
+                unbacked.append((lo, hi))
             else:
                 slab = pgs.slab
                 base = pgs.index - seg.start
                 entries[lo - first : hi - first] = [Page(slab, base + f) for f in range(lo, hi)]
         memo.update(zip(range(first, last), entries, strict=True))
+        if unbacked and booted:
+            for lo, hi in unbacked:
+                for f in range(lo, hi):
+                    del memo[f]
+            if any(lo <= pfn < hi for lo, hi in unbacked):
+                return UNBACKED
         return entries[pfn - first]
 
     def table(self) -> LookupTable:
@@ -208,17 +475,25 @@ class PageLookup:
         return table
 
     def check(self) -> None:
-        """Every memo entry equals what the kernel's segments answer now, and the batch table,
-        if built, was built for the current layout. Raises ``AssertionError`` naming the first
-        stale entry. The memo is checked against a freshly built :class:`LookupTable` (the same
-        answers as the kernel's search, see the module docstring): O(n log n + F + M) for M memo
-        entries and F table frames, one vectorised comparison instead of a search per entry."""
+        """Every memo entry equals what the kernel's segments answer now (a page, or ``None``
+        for a hole and, at boot only, for a frame without a page array), the span index, if
+        built, lists the live segments now, and the batch table, if built, was built for the
+        current layout. Raises ``AssertionError`` naming the first stale entry. The memo is
+        checked against a freshly built :class:`LookupTable` (the same answers as the kernel's
+        search, see the module docstring): O(n log n + F + M) for M memo entries and F table
+        frames, one vectorised comparison instead of a search per entry."""
         source = self._source
         table = self._table
         if table is not None and table.version != source.version:
             raise AssertionError(
                 f"lookup table: built for layout {table.version}, the kernel is at {source.version}"
             )
+        index = self.span_index
+        if index is not None:
+            live = sorted((seg for seg in source.segments() if seg.end > seg.start), key=_start)
+            spans = [(seg.start, seg.end) for seg in live]
+            if index.segments != live or list(zip(index.starts, index.ends, strict=True)) != spans:
+                raise AssertionError("lookup span index: not the live segments of the layout")
         memo = self.memo
         if not memo:
             return
@@ -232,17 +507,16 @@ class PageLookup:
         fresh = LookupTable(source)
         found = fresh.lookup(frames << np.uint64(source.PAGE_SHIFT))
         found.segment[~inside] = -1
-        # What each entry should be: 0 a hole (None), 1 UNBACKED, 2 a Page (slab, index).
+        # What each entry should be: 0 None (a hole; at boot also a frame without a page
+        # array), 2 a Page (slab, index); after boot a frame without a page array is never
+        # memoised (-1 matches no entry).
         arrays = [seg.pgs for seg in fresh.segments]
         unbacked = np.array([pgs is None for pgs in arrays] + [False], dtype=np.bool_)
         slab_ids = np.array([0 if pgs is None else id(pgs.slab) for pgs in arrays] + [0])
         expected_kind = np.where(found.segment < 0, 0, 2)
-        expected_kind[unbacked[found.segment]] = 1
+        expected_kind[unbacked[found.segment]] = -1 if source.uvm.page_init_done else 0
         got = np.array(
-            [
-                (0, 0, 0) if e is None else (1, 0, 0) if e is UNBACKED else (2, id(e.slab), e.index)
-                for e in entries
-            ],
+            [(0, 0, 0) if e is None else (2, id(e.slab), e.index) for e in entries],
             dtype=np.int64,
         ).reshape(len(entries), 3)
         paged = expected_kind == 2
