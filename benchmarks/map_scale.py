@@ -3,7 +3,7 @@ the picture of a machine with few, drawn in the same process.
 
 Each machine is built straight on the engine (``Kernel.uvm_page_physload``, one page every
 other page, unbooted: the fastest way to a million segments; not timed). A round times, for
-each machine, reading ``kernel.segment_infos()`` into a
+each machine, reading ``kernel.segment_columns()`` into a
 :class:`physseg.cli.mapcolumns.SegmentTable` and, apart, :func:`physseg.cli.mapplot.render_map`
 of both views to a PNG. Rounds interleave the two machines; the script prints each side's
 median and the median of the per-round ratios, for the read and the drawing together (the
@@ -40,10 +40,11 @@ def machine(segments: int) -> Kernel:
 
 
 def draw(kernel: Kernel, path: Path) -> tuple[float, float]:
-    """Seconds to read the kernel's segments (``segment_infos()`` into arrays) and seconds
+    """Seconds to read the kernel's segments (``segment_columns()``) and seconds
     to draw them to ``path``."""
     began = time.perf_counter()
-    table = SegmentTable.from_infos(kernel.segment_infos())
+    columns = kernel.segment_columns()
+    table = SegmentTable.of(columns.start, columns.end, columns.free_list)
     read = time.perf_counter()
     layout = MapLayout("bench", f"{len(table):,} segments", table, FREELISTS)
     render_map(layout, path)

@@ -37,6 +37,7 @@ from physseg.netbsd.kernel import (
     ExtentInfo,
     Handle,
     Kernel,
+    SegmentColumns,
     SegmentInfo,
     build_class,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "Kernel",
     "KernelImage",
     "RBTreeKernel",
+    "SegmentColumns",
     "SegmentInfo",
     "StaticKernel",
     "load_image",

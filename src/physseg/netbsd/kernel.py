@@ -14,9 +14,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, ClassVar, NewType, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from physseg.core.alloc import Allocator
 from physseg.core.extent import Extent
@@ -74,6 +76,24 @@ class SegmentInfo:
     free_list: int
     start_hint: int
     pgs: Page | None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentColumns:
+    """The PFN fields of every live segment as int64 numpy arrays, one entry per segment in
+    the build's iteration order (address order for the rbtree): what a caller that aggregates
+    many segments at once (a memory picture, statistics) reads instead of one
+    :class:`SegmentInfo` per segment. Copies: later changes of the layout do not reach them."""
+
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    avail_start: npt.NDArray[np.int64]
+    avail_end: npt.NDArray[np.int64]
+    free_list: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        """The number of segments. O(1)."""
+        return int(self.start.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,6 +466,26 @@ class Kernel(AtfHarness, ABC):
         """:meth:`segment_info` of every live segment, in the build's iteration order
         (address order for the rbtree). O(n). Raises nothing."""
         return [_info(upm, seg) for upm, seg in self._handles_and_records()]
+
+    def segment_columns(self) -> SegmentColumns:
+        """The fields of :meth:`segment_infos` that are numbers, as one numpy column each (see
+        :class:`SegmentColumns`): about 0.1 µs a field a segment where ``segment_infos`` costs
+        about 2 µs a segment (no handle, page pointer or object per segment). O(n). Raises
+        nothing."""
+        records = [seg for _, seg in self._handles_and_records()]
+        count = len(records)
+
+        def column(field: str) -> npt.NDArray[np.int64]:
+            read = attrgetter(field)
+            return np.fromiter(map(read, records), dtype=np.int64, count=count)
+
+        return SegmentColumns(
+            column("start"),
+            column("end"),
+            column("avail_start"),
+            column("avail_end"),
+            column("free_list"),
+        )
 
     @abstractmethod
     def _handles_and_records(self) -> Iterator[tuple[Handle, Segment]]:
