@@ -12,12 +12,21 @@ from physseg.netbsd import Kernel, make_kernel
 from physseg.netbsd import kernel as kernel_module
 
 
-def test_slab_is_zeroed_and_sized() -> None:
-    slab = Slab(16, "test")
+def test_an_eager_slab_is_zeroed_and_holds_every_entry() -> None:
+    slab = Slab(16, "test", lazy=False)
     assert slab.npages == 16
     assert slab.nbytes == 16 * BYTES_PER_PAGE
-    assert int(slab.phys_addr.sum()) == 0
+    assert int(slab.phys_addr[0:16].sum()) == 0
     assert "test" in repr(slab)
+
+
+def test_a_lazy_slab_is_zeroed_and_holds_nothing_until_written() -> None:
+    slab = Slab(1 << 34, "test")
+    assert slab.npages == 1 << 34 and slab.lazy
+    assert slab.nbytes == 0
+    assert int(slab.phys_addr[(1 << 34) - 16 :].sum()) == 0
+    slab.flags[5] = PG_FREE
+    assert 0 < slab.nbytes <= 2 * BYTES_PER_PAGE << 16
 
 
 def test_a_slab_built_directly_has_the_default_number_or_the_one_given() -> None:
@@ -44,7 +53,7 @@ def test_a_slab_that_cannot_be_made_takes_no_number(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="-1 pages"):
         kernel.new_slab(-1, "test")
 
-    def host_refuses(npages: int, name: str, *, ident: int) -> Slab:
+    def host_refuses(npages: int, name: str, *, ident: int, lazy: bool) -> Slab:
         raise MemoryError(f"cannot allocate {npages} pages")
 
     with monkeypatch.context() as patch:
