@@ -7,9 +7,12 @@ import doctest
 import pytest
 
 import physseg.core.pages
+from physseg import PhysMem
 from physseg.core.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
 from physseg.netbsd import Kernel, make_kernel
 from physseg.netbsd import kernel as kernel_module
+
+pytestmark = pytest.mark.usefixtures("page_mode")
 
 
 def test_an_eager_slab_is_zeroed_and_holds_every_entry() -> None:
@@ -110,3 +113,28 @@ def test_memory_budget_per_page_for_16_mi_pages() -> None:
     assert per_page <= 32
     assert kernel.uvmexp.npages == npages
     assert kernel.PHYS_TO_VM_PAGE((npages - 1) << 12) == pagearray + (npages - 1)
+
+
+def test_the_page_mode_reaches_every_constructor(page_mode: str) -> None:
+    lazy = page_mode == "lazy"
+    kernel = make_kernel("rbtree", physseg_max=4)
+    kernel.uvm_page_physload(0, 0x40, 0, 0x40, 0)
+    assert kernel.uvm_page_init_fake(0x40).slab.lazy is lazy
+    mem = PhysMem()
+    mem.load(0, 0x40)
+    mem.boot()
+    twin = PhysMem.from_image(mem.image())
+    for face in (mem, twin):
+        (info,) = face.kernel.segment_infos()
+        assert info.pgs is not None and info.pgs.slab.lazy is lazy
+    assert Kernel("static").lazy_pages is lazy
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_kernel_keeps_the_page_mode_it_was_given(lazy: bool) -> None:
+    mem = PhysMem(lazy_pages=lazy)
+    mem.load(0, 0x40)
+    mem.boot()
+    (info,) = mem.kernel.segment_infos()
+    assert info.pgs is not None and info.pgs.slab.lazy is lazy
+    assert PhysMem.from_image(mem.image(), lazy_pages=not lazy).kernel.lazy_pages is not lazy
