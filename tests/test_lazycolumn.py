@@ -21,6 +21,7 @@ from physseg.core.lazycolumn import (
     column_first_mismatch,
     column_or,
 )
+from physseg.netbsd.image import _encode_constant, _encode_progressions
 
 DTYPES = [np.uint64, np.int8, np.uint8]
 SIZE = 3 * CHUNK + 77
@@ -195,3 +196,58 @@ def test_bad_keys_and_sizes_are_refused() -> None:
 
 def test_the_module_examples_run() -> None:
     assert doctest.testmod(physseg.core.lazycolumn).failed == 0
+
+
+@given(
+    dtype=st.sampled_from([np.uint64, np.uint8]),
+    writes=st.lists(
+        st.tuples(
+            st.sampled_from(["fill", "one", "or"]),
+            positions,
+            st.integers(0, CHUNK // 2),
+            st.sampled_from([0, 1, 4096, 8192, (1 << 64) - 4096]),
+            st.sampled_from([0, 4096, 1, 3]),
+        ),
+        max_size=12,
+    ),
+)
+@settings(deadline=None, max_examples=60)
+def test_an_image_encodes_a_lazy_column_as_its_numpy_twin(
+    dtype: Any, writes: list[tuple[str, int, int, int, int]]
+) -> None:
+    col = LazyColumn(SIZE, dtype)
+    for kind, lo, n, base, step in writes:
+        hi = min(SIZE, lo + n)
+        if kind == "fill":
+            column_fill(col, lo, hi, base, step)
+        elif kind == "one":
+            col[lo] = base & 0xFF
+        else:
+            column_or(col, lo, hi, 1)
+    plain = np.asarray(col)
+    for lazy, eager in [
+        (_encode_progressions(col, 4096), _encode_progressions(plain, 4096)),
+        (_encode_constant(col), _encode_constant(plain)),
+    ]:
+        for got, want in zip(lazy, eager, strict=True):
+            assert np.array_equal(got, want) and got.dtype == want.dtype
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        [(0, 10, 0, 4096), (10, 20, 40960, 0)],  # a constant one step above an ascending run
+        [(0, 10, 4096, 0), (10, 20, 8192, 4096)],  # an ascending run one step above a constant
+        [(0, 10, 0, 4096), (10, 11, 40960, 0), (11, 20, 40960, 0)],
+        [(5, 6, 4096, 0), (6, 7, 8192, 0), (7, 9, 12288, 0), (9, 30, 0, 4096)],
+        [(0, CHUNK + 3, 4096, 4096), (CHUNK + 3, CHUNK + 9, 4096 * (CHUNK + 4), 0)],
+    ],
+)
+def test_an_image_finds_breaks_next_to_run_edges(runs: list[tuple[int, int, int, int]]) -> None:
+    col = LazyColumn(SIZE, np.uint64)
+    for lo, hi, base, step in runs:
+        column_fill(col, lo, hi, base, step)
+    for got, want in zip(
+        _encode_progressions(col, 4096), _encode_progressions(np.asarray(col), 4096), strict=True
+    ):
+        assert np.array_equal(got, want)

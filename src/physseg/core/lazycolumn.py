@@ -199,11 +199,15 @@ class LazyColumn:
         return self.dtype.type(0)
 
     def _wrap(self, value: int) -> Any:
-        return np.array(value % (1 << 64), dtype=np.uint64).astype(self.dtype)[()]
+        return self.dtype.type(self._norm(value))
 
     def _norm(self, value: int) -> int:
         """``value`` wrapped into the dtype's range, as a Python int."""
-        return int(self._wrap(value))
+        bits = self.dtype.itemsize * 8
+        value %= 1 << bits
+        if self.dtype.kind == "i" and value >> (bits - 1):
+            value -= 1 << bits
+        return value
 
     def _range(self, lo: int, hi: int) -> npt.NDArray[Any]:
         out = np.empty(hi - lo, dtype=self.dtype)
@@ -393,12 +397,15 @@ def column_or(col: Column, lo: int, hi: int, bits: int) -> None:
     if not isinstance(col, LazyColumn):
         col[lo:hi] |= bits
         return
-    for a, b, array, _, step in list(col.pieces(lo, hi)):
-        if array is None and step != 0:
-            for c in range(a >> CHUNK_SHIFT, (b + _MASK) >> CHUNK_SHIFT):
-                col._chunk(c)
+    pieces = list(col.pieces(lo, hi))
+    if any(array is None and step != 0 for _, _, array, _, step in pieces):
+        for a, b, array, _, step in pieces:
+            if array is None and step != 0:
+                for c in range(a >> CHUNK_SHIFT, (b + _MASK) >> CHUNK_SHIFT):
+                    col._chunk(c)
+        pieces = list(col.pieces(lo, hi))
     runs: list[tuple[int, int, int, int]] = []
-    for a, b, array, base, _ in list(col.pieces(lo, hi)):
+    for a, b, array, base, _ in pieces:
         if array is not None:
             array |= np.array(bits).astype(col.dtype)
         elif base | bits:

@@ -279,8 +279,11 @@ def save_image(kernel: Kernel) -> KernelImage:
 
 def _encode_constant(values: Column) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
     """``values`` as maximal runs of equal entries: ``(value of each run, its length)``.
-    O(P) vectorised, :data:`_CHUNK` entries a step."""
-    starts = _run_starts(values.size, lambda lo, hi: _constant_breaks(values, lo, hi))
+    O(P) vectorised, :data:`_CHUNK` entries a step; for a lazy column only around its pieces'
+    edges and in its chunks (see :func:`_windows`)."""
+    starts = _run_starts(
+        values.size, lambda lo, hi: _constant_breaks(values, lo, hi), _windows(values, (0,))
+    )
     counts = np.diff(np.append(starts, values.size)).astype(np.int64)
     return values[starts], counts
 
@@ -298,10 +301,12 @@ def _encode_progressions(
     array) or constant (entries no segment initialised). A maximal chain of entries each
     ``step`` above the one before is one ascending run; the entries outside such chains are
     grouped into constant runs. Returns ``(first value, length, 1 ascending / 0 constant)``
-    per run. O(P) vectorised, :data:`_CHUNK` entries a step; arithmetic wraps modulo 2**64
-    both here and in the decoder."""
+    per run. O(P) vectorised, :data:`_CHUNK` entries a step (a lazy column: see
+    :func:`_windows`); arithmetic wraps modulo 2**64 both here and in the decoder."""
     n = values.size
-    starts = _run_starts(n, lambda lo, hi: _progression_breaks(values, step, lo, hi))
+    starts = _run_starts(
+        n, lambda lo, hi: _progression_breaks(values, step, lo, hi), _windows(values, (0, step))
+    )
     counts = np.diff(np.append(starts, n)).astype(np.int64)
     nexts = values[np.minimum(starts + 1, max(n - 1, 0))]
     firsts = values[starts]
@@ -334,14 +339,45 @@ def _progression_breaks(values: Column, step: int, lo: int, hi: int) -> npt.NDAr
 
 
 def _run_starts(
-    n: int, breaks: Callable[[int, int], npt.NDArray[np.int64]]
+    n: int,
+    breaks: Callable[[int, int], npt.NDArray[np.int64]],
+    windows: list[tuple[int, int]] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Entry 0 (when there is one) and every break ``breaks(lo, hi)`` finds, a chunk at a
-    time."""
+    time: over the whole column, or only over ``windows`` (sorted, disjoint, inside ``[1,
+    n)``) when the column says where breaks can be (see :func:`_windows`)."""
     parts = [np.zeros(min(n, 1), dtype=np.int64)]
-    for lo in range(1, n, _CHUNK):
-        parts.append(breaks(lo, min(lo + _CHUNK, n)))
+    for lo, hi in [(1, n)] if windows is None else windows:
+        for first in range(lo, hi, _CHUNK):
+            parts.append(breaks(first, min(first + _CHUNK, hi)))
     return np.concatenate(parts)
+
+
+def _windows(values: Column, uniform: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """Where a run can start in a lazy column: whether entry ``i`` starts a run depends only
+    on entries ``i - 2 .. i + 1``, so inside a run of the column whose step is one of
+    ``uniform`` (a constant, or the page size's ascending run) nothing breaks except within
+    two entries of its edges. The windows are those edges plus every materialised chunk and
+    every run of another step, sorted, merged, inside ``[1, size)``. None for an eager
+    column (examine it all). O(pieces)."""
+    if not isinstance(values, LazyColumn):
+        return None
+    n = values.size
+    spans: list[tuple[int, int]] = []
+    for a, b, array, _, step in values.pieces(0, n):
+        spans.append((a - 2, a + 3))
+        if array is not None or step not in uniform:
+            spans.append((a, b))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        lo, hi = max(lo, 1), min(hi, n)
+        if lo >= hi:
+            continue
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 # --------------------------------------------------------------------------------- loading
