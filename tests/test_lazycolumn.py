@@ -251,3 +251,20 @@ def test_an_image_finds_breaks_next_to_run_edges(runs: list[tuple[int, int, int,
         _encode_progressions(col, 4096), _encode_progressions(np.asarray(col), 4096), strict=True
     ):
         assert np.array_equal(got, want)
+
+
+@given(
+    touched=st.lists(st.integers(0, 19), min_size=9, max_size=20, unique=True),
+    idx=st.lists(st.integers(0, 20 * CHUNK - 1), min_size=1, max_size=200),
+)
+@settings(deadline=None, max_examples=20)
+def test_a_fancy_read_over_many_chunks_agrees_with_numpy(
+    touched: list[int], idx: list[int]
+) -> None:
+    col = LazyColumn(20 * CHUNK, np.uint64)
+    column_fill(col, 5, 20 * CHUNK - 5, 0x1000, 0x1000)
+    for c in touched:
+        col[c * CHUNK + 7] = c
+    assert col.materialised_chunks == len(touched)
+    picked = np.array(idx, dtype=np.int64)
+    assert np.array_equal(col[picked], np.asarray(col)[picked])

@@ -45,6 +45,9 @@ is then 0.003 bytes per entry."""
 CHUNK: Final = 1 << CHUNK_SHIFT
 """Entries per materialised chunk."""
 _MASK: Final = CHUNK - 1
+_FEW_CHUNKS: Final = 8
+"""Up to this many materialised chunks a fancy read masks the indices once per chunk
+(O(m * chunks), no sort); beyond, it sorts the indices by chunk (O(m log m))."""
 _WINDOW: Final = 1 << 20
 """Entries a vectorised step over a long run evaluates at once (bounds temporary memory)."""
 
@@ -184,10 +187,13 @@ class LazyColumn:
         idx = np.asarray(key)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"a lazy column is indexed by ints, slices or int arrays, not {key!r}")
-        idx = idx.astype(np.int64).ravel()
-        if idx.size and (int(idx.min()) < -self.size or int(idx.max()) >= self.size):
+        idx = idx.astype(np.int64, copy=False).ravel()
+        if not idx.size:
+            return idx
+        low, high = int(idx.min()), int(idx.max())
+        if low < -self.size or high >= self.size:
             raise IndexError(f"an index is out of bounds for a column of {self.size}")
-        return np.where(idx < 0, idx + self.size, idx)
+        return np.where(idx < 0, idx + self.size, idx) if low < 0 else idx
 
     def _scalar(self, i: int) -> Any:
         chunk = self._chunks.get(i >> CHUNK_SHIFT)
@@ -228,24 +234,36 @@ class LazyColumn:
 
     def _take(self, idx: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         out = np.zeros(idx.size, dtype=self.dtype)
-        chunk_of = idx >> CHUNK_SHIFT
-        lazy = np.ones(idx.size, dtype=bool)
+        lazy: npt.NDArray[np.intp] | None = None
         if self._mat:
-            held = np.isin(chunk_of, np.array(self._mat, dtype=np.int64))
-            lazy = ~held
-            where = np.flatnonzero(held)
-            for c, sel in _by_chunk(idx[where]):
-                out[where[sel]] = self._chunks[c][idx[where[sel]] & _MASK]
-        if self._los and lazy.any():
+            chunk_of = idx >> CHUNK_SHIFT
+            numbers = np.array(self._mat, dtype=np.int64)
+            slot = np.minimum(np.searchsorted(numbers, chunk_of), numbers.size - 1)
+            held = numbers[slot] == chunk_of
+            lazy = np.flatnonzero(~held)
+            if numbers.size <= _FEW_CHUNKS:
+                for position, c in enumerate(self._mat):
+                    mine = np.flatnonzero(held & (slot == position))
+                    out[mine] = self._chunks[c][idx[mine] & _MASK]
+            else:
+                where = np.flatnonzero(held)
+                for c, sel in _by_chunk(idx[where]):
+                    out[where[sel]] = self._chunks[c][idx[where[sel]] & _MASK]
+        if self._los and (lazy is None or lazy.size):
             los, his, bases, steps = self._run_table()
-            where = np.flatnonzero(lazy)
-            i = idx[where]
+            i = idx if lazy is None else idx[lazy]
             k = np.searchsorted(los, i, side="right") - 1
             inside = k >= 0
             k = np.maximum(k, 0)
             inside &= i < his[k]
-            values = bases[k] + steps[k] * (i - los[k]).astype(np.uint64)
-            out[where] = np.where(inside, values, np.uint64(0)).astype(self.dtype)
+            values = bases[k]
+            if steps.any():
+                values = values + steps[k] * (i - los[k]).astype(np.uint64)
+            values = np.where(inside, values, np.uint64(0)).astype(self.dtype)
+            if lazy is None:
+                out = values
+            else:
+                out[lazy] = values
         return out
 
     def _run_table(self) -> tuple[npt.NDArray[Any], ...]:
