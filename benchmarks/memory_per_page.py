@@ -51,7 +51,7 @@ def main() -> None:
         f"retained: {current / 2**20:.1f} MiB = {current / args.pages:.2f} bytes/page"
         " (with the lookup's batch table, 16 B/frame, when a batch lookup built it)"
     )
-    print(f"peak during boot: {peak / 2**20:.1f} MiB = {peak / args.pages:.2f} bytes/page")
+    print(f"peak (boot, and the touching): {peak / 2**20:.1f} MiB = {peak / args.pages:.2f} B/page")
 
 
 if __name__ == "__main__":
