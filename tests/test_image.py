@@ -49,6 +49,8 @@ from support.image_corruptions import (
 )
 from support.naive import full_state, shaped_range
 
+pytestmark = pytest.mark.usefixtures("page_mode")
+
 UNIVERSE = 128
 """PFNs the sequences use."""
 MAX_SPAN = 20

@@ -20,6 +20,8 @@ from physseg.core.pages import Slab
 from physseg.netbsd import Kernel, RBTreeKernel, StaticKernel, make_kernel
 from physseg.netbsd.segment import Segment
 
+pytestmark = pytest.mark.usefixtures("page_mode")
+
 BOOT_A = (0x00, 0x40)
 BOOT_B = (0x100, 0x140)
 HOT = (0x200, 0x220)

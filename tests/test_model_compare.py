@@ -81,13 +81,21 @@ def observable(kernel: Kernel) -> tuple[Any, ...]:
 
 
 class TwoBuilds(RuleBasedStateMachine):
-    """``Kernel("rbtree")`` and ``Kernel("static", strategy="bsearch")`` in lockstep."""
+    """``Kernel("rbtree")`` and ``Kernel("static", strategy="bsearch")`` in lockstep. The
+    tree's page arrays are lazy and the array's eager, so the lockstep also holds the two
+    page-array modes to the same page contents."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.tree = make_kernel("rbtree", physseg_max=PHYSSEG_MAX, nfreelist=NFREELIST)
+        self.tree = make_kernel(
+            "rbtree", physseg_max=PHYSSEG_MAX, nfreelist=NFREELIST, lazy_pages=True
+        )
         self.array = make_kernel(
-            "static", physseg_max=PHYSSEG_MAX, strategy="bsearch", nfreelist=NFREELIST
+            "static",
+            physseg_max=PHYSSEG_MAX,
+            strategy="bsearch",
+            nfreelist=NFREELIST,
+            lazy_pages=False,
         )
         self.loaded_pages = 0
         self.npages_skew = 0

@@ -52,6 +52,8 @@ from support.naive import (
     unplug_range,
 )
 
+pytestmark = pytest.mark.usefixtures("page_mode")
+
 UNIVERSE = 160
 """PFNs the machine uses: every segment lies below it and every PFN below it is looked up."""
 NFREELIST = 3

@@ -57,6 +57,8 @@ from support.naive import (
     unplug_range,
 )
 
+pytestmark = pytest.mark.usefixtures("page_mode")
+
 UNIVERSE = 160
 NFREELIST = 3
 MAX_SPAN = 24

@@ -14,6 +14,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from physseg import (
@@ -28,6 +29,8 @@ from physseg import (
 from physseg.core.pages import PG_BUSY, PG_FREE
 from physseg.netbsd import make_kernel
 from physseg.pagealloc import PageAllocator, PageUsage
+
+pytestmark = pytest.mark.usefixtures("page_mode")
 
 
 def machine(*spans: tuple[int, int, int], strategy: str = "bsearch") -> PhysMem:
@@ -422,8 +425,11 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.mem.check()
 
 
-AllocatorMachine.TestCase.settings = settings(
-    max_examples=max(25, settings.default.max_examples // 3),
-    stateful_step_count=max(25, settings.default.stateful_step_count // 2),
-)
-test_allocator_against_the_model = AllocatorMachine.TestCase
+def test_allocator_against_the_model() -> None:
+    run_state_machine_as_test(
+        AllocatorMachine,
+        settings=settings(
+            max_examples=max(25, settings.default.max_examples // 3),
+            stateful_step_count=max(25, settings.default.stateful_step_count // 2),
+        ),
+    )

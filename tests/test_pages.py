@@ -7,17 +7,29 @@ import doctest
 import pytest
 
 import physseg.core.pages
+from physseg import PhysMem
 from physseg.core.pages import BYTES_PER_PAGE, PG_FREE, Page, Slab
 from physseg.netbsd import Kernel, make_kernel
 from physseg.netbsd import kernel as kernel_module
 
+pytestmark = pytest.mark.usefixtures("page_mode")
 
-def test_slab_is_zeroed_and_sized() -> None:
-    slab = Slab(16, "test")
+
+def test_an_eager_slab_is_zeroed_and_holds_every_entry() -> None:
+    slab = Slab(16, "test", lazy=False)
     assert slab.npages == 16
     assert slab.nbytes == 16 * BYTES_PER_PAGE
-    assert int(slab.phys_addr.sum()) == 0
+    assert int(slab.phys_addr[0:16].sum()) == 0
     assert "test" in repr(slab)
+
+
+def test_a_lazy_slab_is_zeroed_and_holds_nothing_until_written() -> None:
+    slab = Slab(1 << 34, "test")
+    assert slab.npages == 1 << 34 and slab.lazy
+    assert slab.nbytes == 0
+    assert int(slab.phys_addr[(1 << 34) - 16 :].sum()) == 0
+    slab.flags[5] = PG_FREE
+    assert 0 < slab.nbytes <= 2 * BYTES_PER_PAGE << 16
 
 
 def test_a_slab_built_directly_has_the_default_number_or_the_one_given() -> None:
@@ -44,7 +56,7 @@ def test_a_slab_that_cannot_be_made_takes_no_number(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="-1 pages"):
         kernel.new_slab(-1, "test")
 
-    def host_refuses(npages: int, name: str, *, ident: int) -> Slab:
+    def host_refuses(npages: int, name: str, *, ident: int, lazy: bool) -> Slab:
         raise MemoryError(f"cannot allocate {npages} pages")
 
     with monkeypatch.context() as patch:
@@ -101,3 +113,28 @@ def test_memory_budget_per_page_for_16_mi_pages() -> None:
     assert per_page <= 32
     assert kernel.uvmexp.npages == npages
     assert kernel.PHYS_TO_VM_PAGE((npages - 1) << 12) == pagearray + (npages - 1)
+
+
+def test_the_page_mode_reaches_every_constructor(page_mode: str) -> None:
+    lazy = page_mode == "lazy"
+    kernel = make_kernel("rbtree", physseg_max=4)
+    kernel.uvm_page_physload(0, 0x40, 0, 0x40, 0)
+    assert kernel.uvm_page_init_fake(0x40).slab.lazy is lazy
+    mem = PhysMem()
+    mem.load(0, 0x40)
+    mem.boot()
+    twin = PhysMem.from_image(mem.image())
+    for face in (mem, twin):
+        (info,) = face.kernel.segment_infos()
+        assert info.pgs is not None and info.pgs.slab.lazy is lazy
+    assert Kernel("static").lazy_pages is lazy
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_a_kernel_keeps_the_page_mode_it_was_given(lazy: bool) -> None:
+    mem = PhysMem(lazy_pages=lazy)
+    mem.load(0, 0x40)
+    mem.boot()
+    (info,) = mem.kernel.segment_infos()
+    assert info.pgs is not None and info.pgs.slab.lazy is lazy
+    assert PhysMem.from_image(mem.image(), lazy_pages=not lazy).kernel.lazy_pages is not lazy

@@ -67,10 +67,12 @@ def small_host(limit: int) -> type[Slab]:
     pages (numpy raises ``MemoryError``), so that tests do not depend on this host."""
 
     class SmallHostSlab(Slab):
-        def __init__(self, npages: int, name: str = "slab", *, ident: int = 0) -> None:
+        def __init__(
+            self, npages: int, name: str = "slab", *, ident: int = 0, lazy: bool = True
+        ) -> None:
             if npages > limit:
                 raise MemoryError(f"cannot allocate {npages} pages")
-            super().__init__(npages, name, ident=ident)
+            super().__init__(npages, name, ident=ident, lazy=lazy)
 
     return SmallHostSlab
 

@@ -17,6 +17,8 @@ from physseg.errors import KernelPanic
 from physseg.netbsd import Handle, Kernel, make_kernel
 from support.naive import full_state
 
+pytestmark = pytest.mark.usefixtures("page_mode")
+
 
 def handles(kernel: Kernel) -> list[tuple[Handle, int, int, int, int]]:
     return [

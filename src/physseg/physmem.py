@@ -37,6 +37,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 
 from physseg.core.alloc import Allocator
+from physseg.core.lazycolumn import column_bits_set
 from physseg.core.pages import PG_BUSY, Page
 from physseg.errors import (
     BootPhaseError,
@@ -216,8 +217,10 @@ class PhysMem:
     """A machine's physical memory: load segments at boot, ``boot()``, then hot-plug.
 
     ``PhysMem(backend="rbtree", *, physseg_max=64, strategy="bsearch", nfreelist=4,
-    page_shift=12, allocator=None, coalesce=False, safe_unplug=False)``; the first arguments
-    are those of :class:`Kernel`, which raises ``ValueError`` for a value out of its domain.
+    page_shift=12, allocator=None, coalesce=False, safe_unplug=False, lazy_pages=True)``; the
+    first arguments and ``lazy_pages`` (lazy page arrays, materialised on first touch, or eager
+    ones; the results are the same) are those of :class:`Kernel`, which raises ``ValueError``
+    for a value out of its domain.
     Two opt-in policies go beyond the kernel:
 
     * ``coalesce=True``: after each run-time :meth:`plug`, the new segment is merged with an
@@ -249,6 +252,7 @@ class PhysMem:
         allocator: Allocator | None = None,
         coalesce: bool = False,
         safe_unplug: bool = False,
+        lazy_pages: bool = True,
     ) -> None:
         self._attach(
             make_kernel(
@@ -258,6 +262,7 @@ class PhysMem:
                 nfreelist=nfreelist,
                 page_shift=page_shift,
                 allocator=allocator,
+                lazy_pages=lazy_pages,
             ),
             coalesce=coalesce,
             safe_unplug=safe_unplug,
@@ -283,6 +288,7 @@ class PhysMem:
         allocator: Allocator | None = None,
         coalesce: bool = False,
         safe_unplug: bool = False,
+        lazy_pages: bool = True,
     ) -> PhysMem:
         """A face over the kernel ``image`` describes (:func:`physseg.netbsd.load_image`), with
         the policies given here (an image holds the engine, not the face's options): the
@@ -303,7 +309,11 @@ class PhysMem:
         (True, ['[0x100, 0x200)', '[0x400, 0x480)'])
         """
         face = cls.__new__(cls)
-        face._attach(load_image(image, allocator), coalesce=coalesce, safe_unplug=safe_unplug)
+        face._attach(
+            load_image(image, allocator, lazy_pages=lazy_pages),
+            coalesce=coalesce,
+            safe_unplug=safe_unplug,
+        )
         return face
 
     # ----------------------------------------------------------------- properties
@@ -755,15 +765,15 @@ class PhysMem:
         pgs = seg.pgs
         assert pgs is not None, "after boot every segment has a page array"
         first = pgs.index + (pfn - seg.start)
-        busy = np.flatnonzero(pgs.slab.flags[first : first + npages] & PG_BUSY)
-        if busy.size:
+        busy, count = column_bits_set(pgs.slab.flags, first, first + npages, PG_BUSY)
+        if count:
             raise PagesBusyError(
                 op,
                 Reason.PAGES_BUSY,
                 pfn=pfn,
                 npages=npages,
-                page=pfn + int(busy[0]),
-                count=int(busy.size),
+                page=pfn + busy - first,
+                count=count,
                 page_shift=self.page_shift,
             )
 

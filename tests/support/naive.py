@@ -835,7 +835,13 @@ def full_state(pm: PhysMem) -> Hashable:
             )
         ),
         tuple(
-            (ident, slab.phys_addr.tobytes(), slab.flags.tobytes(), slab.free_list.tobytes())
+            (
+                ident,
+                *(
+                    np.asarray(column).tobytes()
+                    for column in (slab.phys_addr, slab.flags, slab.free_list)
+                ),
+            )
             for ident, slab in sorted(slabs.items())
         ),
         tuple(kernel.stolen),

@@ -5,6 +5,11 @@ returns in the kernel. It stores each field as its own numpy array (struct of ar
 costs :data:`BYTES_PER_PAGE` bytes instead of a Python object. A :class:`Page` is the equivalent
 of a ``struct vm_page *``: a (slab, index) pair that reads and writes the fields in place,
 compares equal for the same entry and supports pointer arithmetic.
+
+A slab is *eager* (three plain numpy arrays, every entry held) or *lazy* (three
+:class:`~physseg.core.lazycolumn.LazyColumn` objects: runs plus chunks materialised on first
+touch, so that a 64 TiB machine's page arrays cost what its segments and touched pages cost).
+Both read and write alike; the column functions of :mod:`physseg.core.lazycolumn` take either.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
+
+from physseg.core.lazycolumn import Column, LazyColumn
 
 PG_FREE: Final = 0x01
 """Flag bit: the page is on a free list (set by ``uvm_pagefree``)."""
@@ -27,9 +33,12 @@ class Slab:
     """One page array of ``npages`` zeroed ``vm_page`` records.
 
     Columns: ``phys_addr`` (uint64, byte address), ``free_list`` (int8), ``flags`` (uint8).
-    Allocation is O(1) in time (numpy's zeroed memory is committed lazily by the OS) and
-    :data:`BYTES_PER_PAGE` bytes per page once touched. Raises ``ValueError`` for a negative
-    ``npages`` and ``MemoryError`` when the host cannot hold the array.
+    Allocation is O(1) in time. Eager (``lazy=False``): plain numpy arrays, whose zeroed memory
+    the OS commits on first touch, :data:`BYTES_PER_PAGE` bytes per page once touched, and the
+    host must be able to reserve them all. Lazy (the default): lazy columns (runs
+    plus :data:`~physseg.core.lazycolumn.CHUNK`-entry chunks materialised when written
+    entry by entry). Raises ``ValueError`` for a negative ``npages`` and ``MemoryError`` when the
+    host cannot hold an eager array.
 
     ``ident`` names the slab among those of one kernel: ``Kernel.new_slab`` numbers a kernel's
     slabs 1, 2, 3... in creation order, so the same calls on two kernels give the same
@@ -40,21 +49,33 @@ class Slab:
     Slab#7('demo', npages=4)
     """
 
-    __slots__ = ("flags", "free_list", "ident", "name", "npages", "phys_addr")
+    __slots__ = ("flags", "free_list", "ident", "lazy", "name", "npages", "phys_addr")
 
-    def __init__(self, npages: int, name: str = "slab", *, ident: int = 0) -> None:
+    def __init__(
+        self, npages: int, name: str = "slab", *, ident: int = 0, lazy: bool = True
+    ) -> None:
         if npages < 0:
             raise ValueError(f"a slab cannot have {npages} pages")
         self.ident = ident
         self.name = name
         self.npages = npages
-        self.phys_addr: npt.NDArray[np.uint64] = np.zeros(npages, dtype=np.uint64)
-        self.free_list: npt.NDArray[np.int8] = np.zeros(npages, dtype=np.int8)
-        self.flags: npt.NDArray[np.uint8] = np.zeros(npages, dtype=np.uint8)
+        self.lazy = lazy
+        self.phys_addr: Column
+        self.free_list: Column
+        self.flags: Column
+        if lazy:
+            self.phys_addr = LazyColumn(npages, np.uint64)
+            self.free_list = LazyColumn(npages, np.int8)
+            self.flags = LazyColumn(npages, np.uint8)
+        else:
+            self.phys_addr = np.zeros(npages, dtype=np.uint64)
+            self.free_list = np.zeros(npages, dtype=np.int8)
+            self.flags = np.zeros(npages, dtype=np.uint8)
 
     @property
     def nbytes(self) -> int:
-        """Bytes of page records held by this slab."""
+        """Bytes of page records held by this slab (in bytes): every entry when eager, the
+        runs and materialised chunks when lazy. O(1) eager, O(chunks) lazy. Raises nothing."""
         return int(self.phys_addr.nbytes + self.free_list.nbytes + self.flags.nbytes)
 
     def page(self, index: int) -> Page:

@@ -52,10 +52,14 @@ def make_kernel(
     nfreelist: int = 4,
     page_shift: int = 12,
     allocator: Allocator | None = None,
+    *,
+    lazy_pages: bool = True,
 ) -> Kernel:
     """``Kernel(...)`` with a precise static type: the build's subclass as a ``Kernel``.
     Raises ``ValueError`` as ``Kernel`` does."""
-    return build_class(backend)(backend, physseg_max, strategy, nfreelist, page_shift, allocator)
+    return build_class(backend)(
+        backend, physseg_max, strategy, nfreelist, page_shift, allocator, lazy_pages=lazy_pages
+    )
 
 
 __all__ = [

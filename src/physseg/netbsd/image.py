@@ -66,6 +66,7 @@ import numpy.typing as npt
 
 from physseg.core.alloc import Allocator
 from physseg.core.extent import Extent
+from physseg.core.lazycolumn import Column, LazyColumn, column_fill
 from physseg.core.pages import Page, Slab
 from physseg.errors import ImageError
 from physseg.netbsd.constants import STRATEGIES
@@ -82,6 +83,10 @@ pool records on load (about 200 bytes each), so this caps a hostile image at a f
 NetBSD's ports use 16 to 64."""
 MAX_NFREELIST: Final = 128
 """The largest ``VM_NFREELIST``: a page's ``free_list`` is an int8 column."""
+_LAZY_RUN: Final = 64
+"""Runs shorter than this are decoded into a lazy slab's chunks rather than kept as runs: a
+run costs ~32 bytes and a Python step, an entry 1 to 8 bytes, so short runs are cheaper
+held."""
 MAX_IMAGE_PAGES: Final = 1 << 30
 """The most ``vm_page`` entries all the slabs of one image may hold together: 10 GiB of page
 records, a 4 TiB machine of 4 KiB pages (the shipped ``server-1t`` map needs 2**28). Checked
@@ -272,31 +277,36 @@ def save_image(kernel: Kernel) -> KernelImage:
     return KernelImage(meta, arrays)
 
 
-def _encode_constant(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+def _encode_constant(values: Column) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
     """``values`` as maximal runs of equal entries: ``(value of each run, its length)``.
-    O(P) vectorised, :data:`_CHUNK` entries a step."""
-    starts = _run_starts(values.size, lambda lo, hi: _constant_breaks(values, lo, hi))
+    O(P) vectorised, :data:`_CHUNK` entries a step; for a lazy column only around its pieces'
+    edges and in its chunks (see :func:`_windows`)."""
+    starts = _run_starts(
+        values.size, lambda lo, hi: _constant_breaks(values, lo, hi), _windows(values, (0,))
+    )
     counts = np.diff(np.append(starts, values.size)).astype(np.int64)
     return values[starts], counts
 
 
-def _constant_breaks(values: npt.NDArray[Any], lo: int, hi: int) -> npt.NDArray[np.int64]:
+def _constant_breaks(values: Column, lo: int, hi: int) -> npt.NDArray[np.int64]:
     """The entries ``i`` in ``[lo, hi)`` (``lo >= 1``) that differ from entry ``i - 1``."""
     window = values[lo - 1 : hi]
     return np.flatnonzero(window[1:] != window[:-1]).astype(np.int64) + lo
 
 
 def _encode_progressions(
-    values: npt.NDArray[np.uint64], step: int
+    values: Column, step: int
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """``values`` as runs of two kinds: ascending by ``step`` (the page size; a segment's page
     array) or constant (entries no segment initialised). A maximal chain of entries each
     ``step`` above the one before is one ascending run; the entries outside such chains are
     grouped into constant runs. Returns ``(first value, length, 1 ascending / 0 constant)``
-    per run. O(P) vectorised, :data:`_CHUNK` entries a step; arithmetic wraps modulo 2**64
-    both here and in the decoder."""
+    per run. O(P) vectorised, :data:`_CHUNK` entries a step (a lazy column: see
+    :func:`_windows`); arithmetic wraps modulo 2**64 both here and in the decoder."""
     n = values.size
-    starts = _run_starts(n, lambda lo, hi: _progression_breaks(values, step, lo, hi))
+    starts = _run_starts(
+        n, lambda lo, hi: _progression_breaks(values, step, lo, hi), _windows(values, (0, step))
+    )
     counts = np.diff(np.append(starts, n)).astype(np.int64)
     nexts = values[np.minimum(starts + 1, max(n - 1, 0))]
     firsts = values[starts]
@@ -304,9 +314,7 @@ def _encode_progressions(
     return firsts, counts, ascending.astype(np.uint8)
 
 
-def _progression_breaks(
-    values: npt.NDArray[np.uint64], step: int, lo: int, hi: int
-) -> npt.NDArray[np.int64]:
+def _progression_breaks(values: Column, step: int, lo: int, hi: int) -> npt.NDArray[np.int64]:
     """The entries ``i`` in ``[lo, hi)`` (``lo >= 1``) that start a run (see
     :func:`_encode_progressions`): entry ``i`` continues the run of ``i - 1`` when it is
     ``step`` above it, or when it equals it and neither lies in an ascending chain.
@@ -331,22 +339,58 @@ def _progression_breaks(
 
 
 def _run_starts(
-    n: int, breaks: Callable[[int, int], npt.NDArray[np.int64]]
+    n: int,
+    breaks: Callable[[int, int], npt.NDArray[np.int64]],
+    windows: list[tuple[int, int]] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Entry 0 (when there is one) and every break ``breaks(lo, hi)`` finds, a chunk at a
-    time."""
+    time: over the whole column, or only over ``windows`` (sorted, disjoint, inside ``[1,
+    n)``) when the column says where breaks can be (see :func:`_windows`)."""
     parts = [np.zeros(min(n, 1), dtype=np.int64)]
-    for lo in range(1, n, _CHUNK):
-        parts.append(breaks(lo, min(lo + _CHUNK, n)))
+    for lo, hi in [(1, n)] if windows is None else windows:
+        for first in range(lo, hi, _CHUNK):
+            parts.append(breaks(first, min(first + _CHUNK, hi)))
     return np.concatenate(parts)
 
 
+def _windows(values: Column, uniform: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """Where a run can start in a lazy column: whether entry ``i`` starts a run depends only
+    on entries ``i - 2 .. i + 1``, so inside a run of the column whose step is one of
+    ``uniform`` (a constant, or the page size's ascending run) nothing breaks except within
+    two entries of its edges. The windows are those edges plus every materialised chunk and
+    every run of another step, sorted, merged, inside ``[1, size)``. None for an eager
+    column (examine it all). O(pieces)."""
+    if not isinstance(values, LazyColumn):
+        return None
+    n = values.size
+    spans: list[tuple[int, int]] = []
+    for a, b, array, _, step in values.pieces(0, n):
+        spans.append((a - 2, a + 3))
+        if array is not None or step not in uniform:
+            spans.append((a, b))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        lo, hi = max(lo, 1), min(hi, n)
+        if lo >= hi:
+            continue
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 # --------------------------------------------------------------------------------- loading
-def load_image(image: KernelImage, allocator: Allocator | None = None) -> Kernel:
+def load_image(
+    image: KernelImage, allocator: Allocator | None = None, *, lazy_pages: bool = True
+) -> Kernel:
     """A new kernel in the state ``image`` describes, drawing later allocations from
-    ``allocator`` (default a fresh ``Allocator``; nothing is asked of it now). Its lookup memo
-    and table start empty. O(n log n + R log R + P) for n records, R extent regions and P page
-    entries (decoded vectorised, then :meth:`Kernel.check`).
+    ``allocator`` (default a fresh ``Allocator``; nothing is asked of it now), with lazy or
+    eager page arrays as ``lazy_pages`` says (see :class:`physseg.netbsd.Kernel`; the image is
+    the same either way). Its lookup memo and table start empty. Eager: O(n log n + R log R +
+    P) for n records, R extent regions and P page entries (decoded vectorised, then
+    :meth:`Kernel.check`); lazy: O(n log n + R log R + runs) for runs of at least
+    :data:`_LAZY_RUN` entries, O(entries) for the shorter ones (decoded into chunks).
 
     Raises ``ImageError`` (``what``: the part of the image; ``reason``) for anything wrong: not
     a :class:`KernelImage`, a format other than :data:`IMAGE_FORMAT`, missing or unknown keys,
@@ -358,7 +402,7 @@ def load_image(image: KernelImage, allocator: Allocator | None = None) -> Kernel
     :meth:`Kernel.check` (``what`` is ``"kernel"``); also when the host cannot hold the
     slabs."""
     try:
-        return _load(image, allocator)
+        return _load(image, allocator, lazy_pages)
     except ImageError:
         raise
     except MemoryError:
@@ -367,7 +411,7 @@ def load_image(image: KernelImage, allocator: Allocator | None = None) -> Kernel
         raise ImageError("image", f"malformed ({type(exc).__name__}: {exc})") from None
 
 
-def _load(image: KernelImage, allocator: Allocator | None) -> Kernel:
+def _load(image: KernelImage, allocator: Allocator | None, lazy_pages: bool) -> Kernel:
     if not isinstance(image, KernelImage):
         raise ImageError("image", f"a KernelImage is expected, not {type(image).__name__}")
     meta = image.meta
@@ -412,12 +456,14 @@ def _load(image: KernelImage, allocator: Allocator | None) -> Kernel:
         except ValueError as exc:
             raise ImageError(f"meta.extents[{k}].extent", str(exc)) from None
 
-    slabs = _build_slabs(slab_meta, arrays, 1 << page_shift)
+    slabs = _build_slabs(slab_meta, arrays, 1 << page_shift, lazy_pages)
     extents = [
         SlabExtent(extent, slabs[ident], boot=boot)
         for extent, (ident, boot, _, _) in zip(plain_extents, extent_meta, strict=True)
     ]
-    kernel = build_cls(backend, physseg_max, strategy, nfreelist, page_shift, allocator)
+    kernel = build_cls(
+        backend, physseg_max, strategy, nfreelist, page_shift, allocator, lazy_pages=lazy_pages
+    )
     segments: list[Segment] = []
     for fields in records:
         seg = Segment(pool_slot=fields.pool_slot)
@@ -694,14 +740,17 @@ def _stolen(value: object) -> list[tuple[int, int]]:
 
 # ----------------------------------------------------------------- decoding
 def _build_slabs(
-    slabs: dict[int, _SlabMeta], arrays: dict[str, npt.NDArray[Any]], page_size: int
+    slabs: dict[int, _SlabMeta],
+    arrays: dict[str, npt.NDArray[Any]],
+    page_size: int,
+    lazy: bool,
 ) -> dict[int, Slab]:
     """The slabs, allocated (bounded beforehand) and filled from their runs."""
     built: dict[int, Slab] = {}
     offsets = dict.fromkeys(_COLUMNS, 0)
     for k, meta in enumerate(slabs.values()):
         try:
-            slab = Slab(meta.npages, meta.name, ident=meta.ident)
+            slab = Slab(meta.npages, meta.name, ident=meta.ident, lazy=lazy)
         except MemoryError:
             raise ImageError(
                 f"meta.slabs[{k}].npages", f"the host cannot hold {meta.npages} page entries"
@@ -754,11 +803,12 @@ def _groups(counts: npt.NDArray[np.int64]) -> list[tuple[int, int, int]]:
     return groups
 
 
-def _decode_constant(
-    out: npt.NDArray[Any], values: npt.NDArray[Any], counts: npt.NDArray[np.int64]
-) -> None:
+def _decode_constant(out: Column, values: npt.NDArray[Any], counts: npt.NDArray[np.int64]) -> None:
     """Write the constant runs into ``out`` (whose size the runs cover exactly). Temporaries of
     at most :data:`_CHUNK` entries."""
+    if isinstance(out, LazyColumn):
+        _decode_lazy(out, values, counts, np.zeros(counts.size, dtype=np.uint64))
+        return
     for a, b, first in _groups(counts):
         total = int(counts[a:b].sum())
         if b == a + 1:
@@ -767,8 +817,40 @@ def _decode_constant(
             out[first : first + total] = np.repeat(values[a:b], counts[a:b])
 
 
+def _decode_lazy(
+    out: LazyColumn,
+    values: npt.NDArray[Any],
+    counts: npt.NDArray[np.int64],
+    steps: npt.NDArray[np.uint64],
+) -> None:
+    """Write runs (``values`` the first entries, ``steps`` the increments) into the lazy column
+    ``out``: a run of :data:`_LAZY_RUN` entries or more stays a run; shorter ones are written,
+    a stretch of consecutive short runs at once, into the chunks they lie in."""
+    ends = np.cumsum(counts)
+    zero = (values == 0) & (steps == 0)
+    short = np.flatnonzero((counts < _LAZY_RUN) & ~zero)
+    long_runs = np.flatnonzero((counts >= _LAZY_RUN) & ~zero)
+    for r in long_runs.tolist():
+        first = int(ends[r] - counts[r])
+        column_fill(out, first, int(ends[r]), int(values[r]), int(steps[r]))
+    if not short.size:
+        return
+    breaks = np.flatnonzero(np.diff(short) != 1) + 1
+    for stretch in np.split(short, breaks):
+        a, b = int(stretch[0]), int(stretch[-1]) + 1
+        start = int(ends[a] - counts[a])
+        run_counts = counts[a:b]
+        run_starts = np.cumsum(run_counts) - run_counts
+        offsets = np.arange(int(run_counts.sum()), dtype=np.uint64) - np.repeat(
+            run_starts, run_counts
+        ).astype(np.uint64)
+        offsets *= np.repeat(steps[a:b], run_counts)
+        offsets += np.repeat(values[a:b].astype(np.uint64), run_counts)
+        out[start : start + offsets.size] = offsets.astype(out.dtype)
+
+
 def _decode_progressions(
-    out: npt.NDArray[np.uint64],
+    out: Column,
     firsts: npt.NDArray[np.uint64],
     counts: npt.NDArray[np.int64],
     steps: npt.NDArray[np.uint8],
@@ -778,6 +860,9 @@ def _decode_progressions(
     ``out``, wrapping modulo 2**64 as the encoder does. Temporaries of at most :data:`_CHUNK`
     entries: a long run is written a chunk at a time, in place."""
     size = np.uint64(page_size)
+    if isinstance(out, LazyColumn):
+        _decode_lazy(out, firsts, counts, steps.astype(np.uint64) * size)
+        return
     for a, b, first in _groups(counts):
         if b == a + 1 and counts[a] > _CHUNK:
             length = int(counts[a])

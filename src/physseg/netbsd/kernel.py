@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from physseg.core.alloc import Allocator
 from physseg.core.extent import Extent
+from physseg.core.lazycolumn import column_fill, column_first_mismatch, column_or
 from physseg.core.pages import PG_FREE, Page, Slab
 from physseg.errors import (
     ExtentDestroyedError,
@@ -54,8 +55,6 @@ Handle = NewType("Handle", object)
 looks inside. The rbtree build's is the record itself, the static build's an array index; the
 invalid constants are handles too. ``mypy --strict`` keeps callers from inventing or
 inspecting one."""
-_INIT_CHUNK = 1 << 20
-"""Pages whose ``phys_addr`` init_seg writes per vectorised step (bounds temporary memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +171,11 @@ class Kernel(AtfHarness, ABC):
     """NetBSD's uvm_physseg C API one-to-one; see ``docs/netbsd-api.md``.
 
     ``Kernel(backend="rbtree" | "static", physseg_max=1, strategy="bsearch", nfreelist=4,
-    page_shift=12, allocator=None)``. Raises ``ValueError`` for an unknown backend or strategy
-    and for sizes out of range. The new kernel is in the state the ATF ``setup()`` leaves.
+    page_shift=12, allocator=None, lazy_pages=True)``; ``lazy_pages`` chooses lazy page arrays
+    (:class:`physseg.core.pages.Slab`: runs plus chunks materialised on first touch) or eager
+    ones (every entry a numpy element from the start); both give the same results. Raises
+    ``ValueError`` for an unknown backend or strategy and for sizes out of range. The new
+    kernel is in the state the ATF ``setup()`` leaves.
 
     Every method states its cost in n (live segments), E (slab extents), R (regions of one slab
     extent), m (addresses of a batch) and the pages it touches, per build where the builds
@@ -218,6 +220,8 @@ class Kernel(AtfHarness, ABC):
         nfreelist: int = 4,
         page_shift: int = 12,
         allocator: Allocator | None = None,
+        *,
+        lazy_pages: bool = True,
     ) -> None:
         if not isinstance(physseg_max, int) or physseg_max < 1:
             raise ValueError(f"physseg_max must be a positive int, not {physseg_max!r}")
@@ -235,6 +239,8 @@ class Kernel(AtfHarness, ABC):
         self.PAGE_SHIFT = page_shift
         self.PAGE_SIZE = 1 << page_shift
         self.allocator = allocator if allocator is not None else Allocator()
+        self.lazy_pages = lazy_pages
+        """Whether :meth:`new_slab` makes lazy page arrays (see :class:`Slab`)."""
         self._slab_ids = 0
         """Slabs this kernel has created: :meth:`new_slab` numbers the next one this plus 1."""
         self.uvmexp = UvmExp(self.PAGE_SIZE)
@@ -687,18 +693,20 @@ class Kernel(AtfHarness, ABC):
         ``ident`` is 1, 2, 3... in the order this kernel creates slabs, so the same calls on
         two kernels give the same numbers whatever else the process does. Raises what
         ``Slab`` raises (``ValueError``, ``MemoryError``); a refused slab takes no number.
-        O(1) (numpy commits the zeroed memory lazily)."""
-        slab = Slab(npages, name, ident=self._slab_ids + 1)
+        Lazy or eager as :attr:`lazy_pages` says. O(1) (numpy commits the zeroed memory
+        lazily)."""
+        slab = Slab(npages, name, ident=self._slab_ids + 1, lazy=self.lazy_pages)
         self._slab_ids += 1
         return slab
 
     def uvm_physseg_init_seg(self, upm: Handle, pgs: Page | None) -> None:
         """Give the segment its page array ``pgs``: set every page's ``phys_addr``, count and
-        free the pages in the avail window (``uvmexp.npages += ...``). O(pages), vectorised,
-        plus O(log n) for the rbtree's indexes. KASSERTs (``KernelAssertionError``) a handle
-        other than INVALID, a non-NULL ``pgs`` and a segment without a page array yet; panics
-        (``KernelPanic``) when the segment's pages would overrun ``pgs``'s slab (C would write
-        past it)."""
+        free the pages in the avail window (``uvmexp.npages += ...``). Eager slab: O(pages),
+        vectorised; lazy slab: three runs, O(log runs + runs replaced) plus O(CHUNK) per
+        materialised chunk in the range; plus O(log n) for the rbtree's indexes. KASSERTs
+        (``KernelAssertionError``) a handle other than INVALID, a non-NULL ``pgs`` and a
+        segment without a page array yet; panics (``KernelPanic``) when the segment's pages
+        would overrun ``pgs``'s slab (C would write past it)."""
         kassert(not self._is_invalid(upm) and pgs is not None, "upm != INVALID && pgs != NULL")
         assert pgs is not None
         seg = self.seg(upm)
@@ -711,18 +719,13 @@ class Kernel(AtfHarness, ABC):
         self._index_remove(seg)
         seg.pgs = Page(slab, first)
         self._index_add(seg)
-        shift = np.uint64(self.PAGE_SHIFT)
-        for chunk in range(0, n, _INIT_CHUNK):
-            size = min(_INIT_CHUNK, n - chunk)
-            target = slab.phys_addr[first + chunk : first + chunk + size]
-            target[:] = np.arange(seg.start + chunk, seg.start + chunk + size, dtype=np.uint64)
-            target <<= shift
+        column_fill(slab.phys_addr, first, first + n, self.ctob(seg.start), self.PAGE_SIZE)
         lo = max(seg.avail_start, seg.start) - seg.start
         hi = min(seg.avail_end, seg.end) - seg.start
         if hi > lo:
             self.uvmexp.npages += hi - lo
-            slab.flags[first + lo : first + hi] |= PG_FREE
-            slab.free_list[first + lo : first + hi] = seg.free_list
+            column_or(slab.flags, first + lo, first + hi, PG_FREE)
+            column_fill(slab.free_list, first + lo, first + hi, seg.free_list, 0)
         self.version += 1
 
     def uvm_physseg_seg_chomp_slab(self, upm: Handle, pgs: Page, n: int) -> None:
@@ -1006,20 +1009,18 @@ class Kernel(AtfHarness, ABC):
         """The build's part of :meth:`check`: its own storage and indexes."""
 
     def _check_phys_addr(self, seg: Segment, slab: Slab, first: int, n: int) -> None:
-        """``slab.phys_addr[first + i] == ctob(seg.start + i)`` for ``i`` in ``[0, n)``, in
-        chunks of ``_INIT_CHUNK`` pages (bounded temporary memory). O(n), vectorised."""
-        shift = np.uint64(self.PAGE_SHIFT)
-        for chunk in range(0, n, _INIT_CHUNK):
-            size = min(_INIT_CHUNK, n - chunk)
-            held = slab.phys_addr[first + chunk : first + chunk + size]
-            pfns = np.arange(seg.start + chunk, seg.start + chunk + size, dtype=np.uint64)
-            wrong = np.flatnonzero(held != pfns << shift)
-            if wrong.size:
-                i = chunk + int(wrong[0])
-                raise AssertionError(
-                    f"page phys_addr: {seg!r}: pgs[{i}] (entry {first + i} of {slab!r}) holds"
-                    f" {int(held[int(wrong[0])]):#x}, not {self.ctob(seg.start + i):#x}"
-                )
+        """``slab.phys_addr[first + i] == ctob(seg.start + i)`` for ``i`` in ``[0, n)``:
+        O(n) vectorised for an eager slab (bounded temporary memory), O(runs + touched
+        entries) for a lazy one."""
+        entry = column_first_mismatch(
+            slab.phys_addr, first, first + n, self.ctob(seg.start), self.PAGE_SIZE
+        )
+        if entry >= 0:
+            i = entry - first
+            raise AssertionError(
+                f"page phys_addr: {seg!r}: pgs[{i}] (entry {entry} of {slab!r}) holds"
+                f" {int(slab.phys_addr[entry]):#x}, not {self.ctob(seg.start + i):#x}"
+            )
 
     def _check_extent_allocation(self, ext: SlabExtent, users: list[Segment]) -> None:
         """Every one of ``users`` (live segments with ``ext``) has its entries allocated in
