@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from physseg.memmap._text import is_blank_or_comment, numbered_lines
+from physseg.memmap._text import MapText, is_blank_or_comment, numbered_lines
 from physseg.memmap.model import ADDRESS_LIMIT, MemMap, MemMapParseError, MemRange, classify_label
 
 _LINE = re.compile(
@@ -74,17 +74,18 @@ def _build(entries: dict[int, dict[str, _Field]], source: str) -> MemMap:
     return MemMap(tuple(ranges), "sysfs", source)
 
 
-def parse_sysfs_memmap(text: str, source: str = "<string>") -> MemMap:
+def parse_sysfs_memmap(text: MapText, source: str = "<string>") -> MemMap:
     """Parse ``grep -r . /sys/firmware/memmap`` output: lines ``<path>/<N>/start:0x...``,
     ``.../end:0x...`` and ``.../type:<name>`` in any order; blank lines and ``#`` comments are
     skipped. Entries are returned in index order (the firmware's). O(n log n).
 
     Raises ``MemMapParseError`` for any other line, a field given twice, an entry missing a
     field, a ``start``/``end`` that is not ``0x`` hex, an end below its start, an empty type,
-    or no entries at all.
+    or no entries at all. ``text`` is a string or streamed lines; the entries are kept until
+    the end (their fields may come in any order), the lines are not.
     """
     entries: dict[int, dict[str, _Field]] = {}
-    for line_no, line in numbered_lines(text):
+    for line_no, line in numbered_lines(text, source):
         if is_blank_or_comment(line):
             continue
         match = _LINE.fullmatch(line.strip())
