@@ -201,5 +201,5 @@ def test_the_table_reads_rows_slices_and_lines_without_building_ranges() -> None
 def test_parse_error_quotes_its_line_escaped_and_cut() -> None:
     error = MemMapParseError("m\x1b]0;x\x07", 3, "\x1b[2J" + "x" * 500, "bad")
     assert "\x1b" not in str(error) and "\x07" not in str(error)
-    assert error.line_text == "\\x1b[2J" + "x" * 196 + "... (504 bytes)"
+    assert error.line_text == "\\x1b[2J" + "x" * 193 + "... (504 bytes)"
     assert str(error).startswith("m\\x1b]0;x\\x07:3: bad: \\x1b[2J")

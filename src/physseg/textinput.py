@@ -49,26 +49,37 @@ def quote_input(text: str, *, max_chars: int = QUOTE_CHARS, total_bytes: int | N
     """``text`` as a one-line message may show it: C0 and C1 control characters (escape,
     newline, carriage return, DEL...), line and paragraph separators and bidirectional
     overrides shown escaped (``\\x1b``, ``\\n``, ``\\u202e``; a backslash is left as it is,
-    so a ``repr`` inside a message reads as usual); if ``text``
-    is longer than ``max_chars`` characters (or ``total_bytes``, the length in bytes of the
-    whole input ``text`` was cut from, is given and larger than ``text`` encoded), the first
-    ``max_chars`` characters followed by ``"... (N bytes)"``. O(``max_chars``), plus
-    O(len(text)) to count bytes when no ``total_bytes`` is given. Raises nothing.
+    so a ``repr`` inside a message reads as usual), and at most ``max_chars`` characters
+    shown, escapes counted. When that cuts ``text`` (or ``total_bytes``, the length in bytes of
+    the whole input ``text`` was cut from, is larger than ``text``), ``"... (N bytes)"``
+    follows, N being ``total_bytes`` or the UTF-8 length of ``text`` (``"more than"``
+    :data:`COUNT_LIMIT_BYTES` beyond that count). O(``max_chars``), plus O(len(text)) to
+    count bytes when ``text`` is cut and no ``total_bytes`` is given. Raises nothing.
 
     >>> quote_input("a\\tb\\u202ec")
     'a\\\\tb\\\\u202ec'
     >>> quote_input("abcdef", max_chars=3, total_bytes=10_000)
     'abc... (10,000 bytes)'
     """
-    head = text[:max_chars]
-    shown = "".join(map(_escaped, head))
-    if total_bytes is None:
-        if len(text) <= max_chars:
-            return shown
-        total_bytes = len(text.encode("utf-8", "surrogatepass"))
-    elif len(text) <= max_chars and total_bytes <= len(text.encode("utf-8", "surrogatepass")):
-        return shown
-    return f"{shown}... ({total_bytes:,} bytes)"
+    pieces: list[str] = []
+    shown = 0
+    used = 0
+    for ch in text:
+        piece = _escaped(ch)
+        if shown + len(piece) > max_chars:
+            break
+        pieces.append(piece)
+        shown += len(piece)
+        used += 1
+    quoted = "".join(pieces)
+    if used == len(text):
+        if total_bytes is None or total_bytes <= len(text.encode("utf-8", "replace")):
+            return quoted
+    elif total_bytes is None:
+        total_bytes = len(text.encode("utf-8", "replace"))
+    if total_bytes > COUNT_LIMIT_BYTES:
+        return f"{quoted}... (more than {COUNT_LIMIT_BYTES:,} bytes)"
+    return f"{quoted}... ({total_bytes:,} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +99,8 @@ def bounded_byte_lines(stream: BinaryIO, limit: int) -> Iterator[InputLine]:
     """The lines of a binary ``stream`` split on ``\\n`` only, numbered from 1, never holding
     more than ``limit + 1`` bytes of one: an over-long line keeps its first ``limit`` bytes,
     the rest is read :data:`SKIP_BYTES` at a time, counted (up to :data:`COUNT_LIMIT_BYTES`)
-    and dropped, and the line is yielded with ``cut`` set and its byte count, for the caller to
-    refuse.
+    and dropped, and the line is yielded with ``cut`` set and its byte count (more than
+    :data:`COUNT_LIMIT_BYTES` when counting stopped there), for the caller to refuse.
     Memory O(``limit``); time O(bytes read). Raises ``ValueError`` for ``limit < 1`` and what
     the stream's ``readline`` raises (``OSError``).
 
