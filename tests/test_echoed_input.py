@@ -43,13 +43,16 @@ ESCAPES = "\x1b[2J\x1b]0;owned\x07\x9b31m"
 """Clear the screen, set the window title, a C1 CSI: none may reach a terminal."""
 
 
-def physseg(workdir: Path, *args: str, stdin: Path | None = None) -> tuple[int, str, str]:
-    """``physseg ARGS`` in a limited child; (status, stdout, stderr)."""
+def physseg(
+    workdir: Path, *args: str, stdin: Path | None = None, headroom: int = HEADROOM
+) -> tuple[int, str, str]:
+    """``physseg ARGS`` in a child limited to ``headroom`` more bytes of address space than
+    it has once physseg is imported; (status, stdout, stderr)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", COLUMNS="200")
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
     with (stdin or Path(os.devnull)).open("rb") as given:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(HEADROOM), *args],
+            [sys.executable, "-c", CHILD, str(headroom), *args],
             cwd=workdir,
             stdin=given,
             capture_output=True,
@@ -133,3 +136,18 @@ def test_quote_input_escapes_every_control_character_and_cuts_with_the_byte_coun
     assert quote_input("é" * 300, max_chars=2) == "éé... (600 bytes)"
     assert quote_input("a\u202eb") == "a\\u202eb"
     assert quote_input("short", total_bytes=5) == "short"
+
+
+def test_a_300000_line_map_boots_within_the_cap_with_one_warning_line(tmp_path: Path) -> None:
+    """Memory proportional to the map's entries (a compact table), not to its text and
+    objects: with 96 MiB of headroom (the streamed boot needs less than 48), reading the whole
+    text, its lines and a record per entry runs out of memory. (Time and the 3,000,000-line
+    figure: benchmarks/boot_stream.py.)"""
+    with (tmp_path / "big.iomem").open("w") as out:
+        for index in range(300_000):
+            start = 0x100000 + index * 0x3000
+            out.write(f"{start:08x}-{start + 0x1FFF:08x} : System RAM\n")
+    status, out, err = physseg(tmp_path, "boot", "big.iomem", "--json", headroom=96 << 20)
+    assert status == 0, err
+    assert err.startswith("warning: 299,936 entries skipped: the iomem extent's region")
+    assert err.count("\n") == 1
