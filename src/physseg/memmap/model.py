@@ -259,9 +259,17 @@ class RangeTable(Sequence[MemRange]):
 def merged(table: RangeTable, kind: RangeKind, label: str) -> RangeTable:
     """The entries of ``kind`` in ``table``, sorted, with the overlapping or touching ones
     merged, as ranges of ``kind`` labelled ``label``. O(n log n), vectorised."""
+    starts, lasts = _merged_columns(table, kind)
+    return RangeTable.from_columns(starts, lasts, kind, label)
+
+
+def _merged_columns(
+    table: RangeTable, kind: RangeKind
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """The starts and inclusive last bytes of the merged runs of ``kind`` in ``table``."""
     starts, lasts = table.columns(kind)
     if len(starts) == 0:
-        return RangeTable()
+        return starts, lasts
     if bool(np.any(starts[1:] < starts[:-1])):  # maps are mostly listed in order already
         order = np.argsort(starts, kind="stable")
         starts, lasts = starts[order], lasts[order]
@@ -276,13 +284,13 @@ def merged(table: RangeTable, kind: RangeKind, label: str) -> RangeTable:
     firsts = np.flatnonzero(breaks)
     del breaks
     run_ends = np.append(firsts[1:] - 1, len(starts) - 1)
-    return RangeTable.from_columns(starts[firsts], reach[run_ends], kind, label)
+    return starts[firsts], reach[run_ends]
 
 
-def _total(runs: RangeTable, kind: RangeKind) -> int:
-    """Bytes in the disjoint ``runs`` of ``kind``: each size minus one fits in 64 bits, and so
+def _total(table: RangeTable, kind: RangeKind) -> int:
+    """Bytes in the merged runs of ``kind``: each run's size minus one fits in 64 bits, and so
     does their sum, which is at most ``2**64`` minus the number of runs."""
-    starts, lasts = runs.columns(kind)
+    starts, lasts = _merged_columns(table, kind)
     return int(np.sum(lasts - starts, dtype=np.uint64)) + len(starts)
 
 
@@ -321,12 +329,12 @@ class MemMap:
     def total_usable(self) -> int:
         """Bytes of usable RAM (the sum over ``usable()``, so overlaps count once).
         O(n log n)."""
-        return _total(self.usable(), RangeKind.USABLE)
+        return _total(self.table, RangeKind.USABLE)
 
     @property
     def total_hotplug(self) -> int:
         """Bytes of hot-pluggable RAM (the sum over ``hotplug()``). O(n log n)."""
-        return _total(self.hotplug(), RangeKind.HOTPLUG)
+        return _total(self.table, RangeKind.HOTPLUG)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready description: format, source, ranges (hex strings), usable ranges and
