@@ -28,8 +28,8 @@ QUOTE_CHARS: Final = 200
 SKIP_BYTES: Final = 1 << 16
 """Bytes read at a time while skipping the rest of an over-long line (memory per read)."""
 COUNT_LIMIT_BYTES: Final = 1 << 30
-"""How far the rest of an over-long line is read to count it: a longer line (an endless
-stream without a newline) is reported as this long and reading stops there."""
+"""How far the rest of an over-long line is read to count it: reading stops a little past
+this (an endless stream without a newline), and the line is quoted as "more than" this."""
 
 _ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
