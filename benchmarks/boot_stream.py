@@ -10,8 +10,9 @@ in turn (``physseg boot MAP --state DB`` in a fresh child process, stdout and st
 files), and the child reports the boot's wall time, its own CPU time (user + system, imports
 included: on shared cores the steadier figure) and its peak resident set (``VmHWM`` from
 ``/proc/self/status``, Linux only). Prints, per map, the median over the rounds of each,
-the CPU time per line relative to the smallest generated map (1.0 = linear), and the lines
-each child wrote to stderr.
+the CPU time per line beyond the sample's (the fixed cost of starting Python, importing and
+saving a machine) relative to the smallest generated map's (1.0 = linear), and the lines each
+child wrote to stderr.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ def main() -> None:
             for name, map_path in maps.items():
                 results[name].append(boot_once(map_path, work))
     smallest = next(iter(sizes), None)
-    base = statistics.median(r["cpu"] for r in results[smallest]) if smallest else 0.0
+    fixed = statistics.median(r["cpu"] for r in results["qemu-512m (sample)"])
+    per_line = {  # CPU seconds a line, beyond the fixed cost of a 7-line boot
+        name: (statistics.median(r["cpu"] for r in results[name]) - fixed) / count
+        for name, count in sizes.items()
+    }
     print(
         f"{'map':<28} {'wall s':>7} {'cpu s':>7} {'peak RSS MiB':>13} {'cpu/line vs first':>18}"
         f" {'stderr':>7}"
@@ -97,7 +102,7 @@ def main() -> None:
         rss = statistics.median(r["vmhwm_mib"] for r in rounds)
         ratio = ""
         if smallest and name in sizes:
-            ratio = f"{(cpu / sizes[name]) / (base / sizes[smallest]):.2f}"
+            ratio = f"{per_line[name] / per_line[smallest]:.2f}"
         err_lines = int(max(r["stderr_lines"] for r in rounds))
         print(f"{name:<28} {seconds:>7.2f} {cpu:>7.2f} {rss:>13.0f} {ratio:>18} {err_lines:>7}")
     print(f"medians of {args.rounds} interleaved rounds; python {sys.version.split()[0]}")
