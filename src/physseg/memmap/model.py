@@ -230,6 +230,19 @@ class RangeTable(Sequence[MemRange]):
         lasts = np.frombuffer(self._last, dtype=np.uint64)[mask]
         return starts, lasts
 
+    def take(self, order: npt.NDArray[np.intp]) -> RangeTable:
+        """A new table of the entries at the positions ``order`` lists, in that order (labels
+        and lines kept). O(len(order)). Raises ``IndexError`` for a position out of range."""
+        table = RangeTable()
+        table._labels = list(self._labels)
+        table._label_ids = dict(self._label_ids)
+        for name in ("_start", "_last", "_line", "_kind", "_depth", "_label"):
+            column: array.array[int] = getattr(self, name)
+            dtype = np.dtype(column.typecode)
+            picked = np.frombuffer(column, dtype=dtype)[order]
+            getattr(table, name).frombytes(np.ascontiguousarray(picked).data.cast("B"))
+        return table
+
     @classmethod
     def from_columns(
         cls,
