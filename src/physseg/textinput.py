@@ -20,8 +20,7 @@ echoed:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, NamedTuple
 
 QUOTE_CHARS: Final = 200
 """Characters of input a message quotes at most (a map or trace line is under 150)."""
@@ -82,9 +81,9 @@ def quote_input(text: str, *, max_chars: int = QUOTE_CHARS, total_bytes: int | N
     return f"{quoted}... ({total_bytes:,} bytes)"
 
 
-@dataclass(frozen=True, slots=True)
-class InputLine:
-    """One line as :func:`bounded_byte_lines` read it: its 1-based number, its text (decoded
+class InputLine(NamedTuple):
+    """One line as :func:`bounded_byte_lines` read it (a named tuple: millions are made, and
+    a tuple is the cheapest record to make): its 1-based number, its text (decoded
     as UTF-8 with bad bytes replaced, the ``\\n`` and one ``\\r`` before it removed; only the
     first ``limit`` bytes of an over-long line), ``nbytes``, the line's full length in bytes
     without its newline, and ``cut``, whether only a prefix was kept (``nbytes > limit``)."""
