@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     prints the machine once it is committed. Returns 0."""
     check_machine(args.state, missing_ok=True)
     memmap = read_map(args.map, args.format)
-    shown = quote_input(args.map)
+    shown = STDIN_SOURCE if args.map == STDIN else quote_input(args.map)
     table = FREELIST_TABLES[args.freelists]
     plan = plan_boot(memmap, physseg_max=args.physseg_max, freelists=table)
     if not plan.loads:
