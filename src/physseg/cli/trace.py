@@ -292,8 +292,10 @@ def parse_line(
     """
     text = line.rstrip("\r\n")
     if len(text) > MAX_LINE_CHARS:
+        # only the line's start is quoted: its length is unknown (the reader stopped at the
+        # limit), and a byte count of the part read would mislead
         raise TraceParseError(
-            source, line_no, text, f"line longer than {MAX_LINE_CHARS:,} characters"
+            source, line_no, text[:SHOWN_CHARS], f"line longer than {MAX_LINE_CHARS:,} characters"
         )
     stripped = text.strip()
     if not stripped or stripped.startswith("#"):
