@@ -3,6 +3,7 @@ a sample name or a file; bad maps and unusable state files fail cleanly."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -57,19 +58,130 @@ def test_every_sample_map_boots_as_its_plan_says(
 def test_boot_prints_the_plan_warnings_and_hotplug_notes(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = run(capsys, "boot", "vm-hotplug")
+    status, out, err = run(capsys, "boot", "vm-hotplug")
     assert status == 0
     lines = out.splitlines()
     assert lines[0].startswith(
         "Booted vm-hotplug (lsmem, 4 map ranges, 4.50 GiB usable): 6 physloads of 1,179,544 pages"
     )
-    assert lines[1].startswith("warning: memory map entry [0x0-0xc0000000) (type 1) overlaps")
-    assert lines[2] == (
+    assert err.startswith("warning: memory map entry [0x0-0xc0000000) (type 1) overlaps")
+    assert "warning" not in out
+    assert lines[1] == (
         "note: the map's hot-pluggable range [0x160000000, 0x180000000) is not loaded at boot;"
         " add it with `physseg plug 0x160000000 512M`"
     )
     assert "Totals: 6 segments" in out
     assert (workdir / STATE).exists()
+
+
+def many_ram_entries(count: int) -> str:
+    """A /proc/iomem of ``count`` disjoint two-page System RAM entries above 1 MiB."""
+    return "".join(
+        f"{0x100000 + i * 0x3000:08x}-{0x100000 + i * 0x3000 + 0x1FFF:08x} : System RAM\n"
+        for i in range(count)
+    )
+
+
+def test_repeated_boot_warnings_are_one_counted_line_on_stderr(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "many.iomem").write_text(many_ram_entries(1000))
+    status, out, err = run(capsys, "boot", "many.iomem")
+    assert status == 0
+    assert "warning" not in out
+    assert err.splitlines() == [
+        "warning: 936 entries skipped: the iomem extent's region descriptors are used up;"
+        " first at line 65: cannot allocate memory map entry [0x1c0000-0x1c2000) (type 1)"
+        " from the iomem extent: its 64 region descriptors are used up; skipped"
+    ]
+
+
+def test_boot_reads_standard_input(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = load_map("desktop-16g")
+    raw = "".join(
+        f"{'  ' * r.depth}{r.start:08x}-{r.end - 1:08x} : {r.label}\n" for r in text.ranges
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw.encode())))
+    status, out, _ = run(capsys, "boot", "-", "--json")
+    assert status == 0
+    booted = json.loads(out)
+    assert booted["map"] == {"name": "-", "source": "<stdin>", "format": "iomem"}
+    assert booted["plan"] == plan_boot(text).to_dict()
+
+
+def test_boot_reads_a_pipe_through_the_real_command(workdir: Path) -> None:
+    done = subprocess.run(
+        [PHYSSEG, "boot", "-", "--json"],
+        cwd=workdir,
+        input=many_ram_entries(100),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["plan"]["warning_counts"] == {"descriptors-used-up": 36}
+    assert done.stderr.count("\n") == 1
+
+
+def test_an_unknown_format_names_the_format_option(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "notes.txt").write_text("just some notes\n")
+    status, out, err = run(capsys, "boot", "notes.txt")
+    assert (status, out) == (1, "")
+    assert "cannot tell the format" in err
+    assert "--format (e820, freebsd, iomem, lsmem, netbsd, sysfs)" in err
+    assert "fmt=" not in err
+
+
+LSMEM_JSON = """{
+   "memory": [
+      {"range": "0x0000000000000000-0x00000000bfffffff", "size": "3G", "state": "online",
+       "removable": false, "block": "0-23"},
+      {"range": "0x0000000100000000-0x000000013fffffff", "size": "1G", "state": "online",
+       "removable": true, "block": "32-39"},
+      {"range": "0x0000000140000000-0x000000017fffffff", "size": "1G", "state": "offline",
+       "removable": null, "block": "40-47"}
+   ]
+}
+"""
+LSMEM_PAIRS = (
+    'RANGE="0x0000000000000000-0x00000000bfffffff" SIZE="3G" STATE="online" REMOVABLE="no"'
+    ' BLOCK="0-23"\n'
+    'RANGE="0x0000000100000000-0x000000013fffffff" SIZE="1G" STATE="online" REMOVABLE="yes"'
+    ' BLOCK="32-39"\n'
+    'RANGE="0x0000000140000000-0x000000017fffffff" SIZE="1G" STATE="offline" REMOVABLE=""'
+    ' BLOCK="40-47"\n'
+)
+LSMEM_RAW = (
+    "RANGE SIZE STATE REMOVABLE BLOCK\n"
+    "0x0000000000000000-0x00000000bfffffff 3G online no 0-23\n"
+    "0x0000000100000000-0x000000013fffffff 1G online yes 32-39\n"
+    "0x0000000140000000-0x000000017fffffff 1G offline  40-47\n"
+)
+
+
+@pytest.mark.parametrize("text", [LSMEM_JSON, LSMEM_PAIRS, LSMEM_RAW], ids=["json", "pairs", "raw"])
+def test_boot_detects_lsmem_json_pairs_and_raw(
+    workdir: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    (workdir / "lsmem.out").write_text(text)
+    status, out, _ = run(capsys, "boot", "lsmem.out", "--json")
+    assert status == 0, out
+    booted = json.loads(out)
+    assert booted["map"]["format"] == "lsmem"
+    assert [r[2] for r in booted_ranges(load_map(workdir / "lsmem.out"))] == [
+        "usable",
+        "usable",
+        "hotplug",
+    ]
+
+
+def booted_ranges(memmap: object) -> list[tuple[int, int, str]]:
+    return [(r.start, r.end, r.kind.value) for r in memmap.ranges]  # type: ignore[attr-defined]
 
 
 def test_boot_reads_a_map_file_through_the_real_command(workdir: Path) -> None:

@@ -3,6 +3,8 @@ sample index."""
 
 from __future__ import annotations
 
+import io
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -16,7 +18,10 @@ from physseg.memmap import (
     list_sample_maps,
     load_map,
     parse,
+    parse_lsmem,
+    parse_stream,
 )
+from physseg.memmap.detect import LOOKAHEAD_BYTES, MemMapFormatError
 from physseg.memmap.samples import find_sample_map, sample_map_text
 
 
@@ -36,6 +41,8 @@ from physseg.memmap.samples import find_sample_map, sample_map_text
         ("real memory  = 8589934592 (8192 MB)\n", "freebsd"),
         ("avail memory = 8000000000 (7629 MB)\n", "freebsd"),
         ("avail memory = 3900 MB\n", "netbsd"),
+        ('{\n   "memory": [\n', "lsmem"),
+        ('RANGE="0x0000000000000000-0x000000007fffffff" SIZE="2G" STATE="online"\n', "lsmem"),
     ],
 )
 def test_detect_format_recognises_each_format(text: str, fmt: str) -> None:
@@ -117,3 +124,69 @@ def test_every_sample_is_detected_as_its_listed_format(sample: SampleMap) -> Non
 
 def test_find_sample_map_returns_none_for_unknown_names() -> None:
     assert find_sample_map("nope") is None
+
+
+class Pipe(io.BytesIO):
+    """A byte stream that cannot seek, as standard input from a pipe."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("sample", list_sample_maps(), ids=lambda s: s.name)
+def test_a_sample_streamed_through_a_pipe_parses_as_the_whole_text(sample: SampleMap) -> None:
+    text = sample_map_text(sample)
+    whole = parse(text, source="x")
+    piped = parse_stream(Pipe(text.encode()), source="x")
+    assert (piped.format, list(piped.ranges)) == (whole.format, list(whole.ranges))
+
+
+def test_a_pipe_whose_first_mebibyte_does_not_settle_the_format_is_read_twice() -> None:
+    filler = "kernel: nothing to see here\n" * (LOOKAHEAD_BYTES // 20)
+    text = (
+        filler + "total memory = 4095 MB\nBIOS-e820: [mem 0x0000000000000000-0x00000000"
+        "3fffffff] usable\n"
+    )
+    memmap = parse_stream(Pipe(text.encode()), source="log")
+    assert memmap.format == "e820"
+    assert memmap.table.line_no(0) == filler.count("\n") + 2
+
+
+def test_undetectable_input_raises_the_format_error_naming_the_formats() -> None:
+    with pytest.raises(MemMapFormatError) as caught:
+        parse_stream(Pipe(b"hello\n"), source="notes")
+    assert caught.value.formats == tuple(PARSERS)
+    assert "fmt=" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"memory": {}}', 'lsmem JSON must be {"memory": [...]}'),
+        ('{"memory": [{"range": "0x0-0xfff"}]}', 'memory[0] needs "range" and "state" strings'),
+        ('{"memory": [{"range": "0x0-0xfff", "state": "up"}]}', "memory[0]: STATE is not one"),
+        ('{"memory": []}', "no lsmem rows"),
+        ('{"memory":\n' + "[\n" * 100_000, "lsmem JSON nested too deep"),
+        ("{ nope", "not valid JSON"),
+        ('RANGE="0x0-0xfff" SIZE="4K"', "an lsmem -P row needs RANGE and STATE"),
+        ('RANGE="0x0-0xfff" STATE="online" junk', 'not an lsmem -P row (KEY="value" pairs)'),
+        ('RANGE="0x1000-0x1fff" STATE="online"\nRANGE="0x0-0xfff" STATE="online"', "precedes"),
+    ],
+)
+def test_bad_lsmem_json_and_pairs_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(MemMapParseError, match=re.escape(reason)):
+        parse_lsmem(text)
+
+
+def test_lsmem_json_removable_may_be_a_boolean_or_text() -> None:
+    text = (
+        '{"memory": [{"range": "0x0000000000000000-0x000000007fffffff", "size": "2G",'
+        ' "state": "online", "removable": "yes", "block": "0-15"},'
+        ' {"range": "0x0000000080000000-0x00000000bfffffff", "size": "1G",'
+        ' "state": "on->off", "removable": false, "block": "16-23"}]}'
+    )
+    memmap = parse_lsmem(text)
+    assert [(r.start, r.end, r.label) for r in memmap.ranges] == [
+        (0, 0x80000000, "online"),
+        (0x80000000, 0xC0000000, "on->off"),
+    ]

@@ -1,9 +1,12 @@
 """Fuzzing: whatever text a parser is given (slices of real samples with lines mutated,
 dropped, repeated or replaced, or random text), it returns a non-empty MemMap or raises
-MemMapParseError whose line number and text point into the input; never anything else."""
+MemMapParseError whose line number and (quoted) text point into the input; never anything
+else. And the same text streamed line by line from bytes gives the same map or the same
+error as the whole string."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from functools import partial
 
@@ -21,10 +24,13 @@ from physseg.memmap import (
     parse_iomem,
     parse_lsmem,
     parse_netbsd,
+    parse_stream,
     parse_sysfs_memmap,
     plan_boot,
 )
+from physseg.memmap._text import MAX_LINE_BYTES
 from physseg.memmap.samples import sample_map_text
+from physseg.textinput import bounded_byte_lines, quote_input
 
 EXTRA: dict[str, list[str]] = {
     "e820": [
@@ -100,7 +106,7 @@ FORMAT_OF = {
     "netbsd": "netbsd",
     "freebsd": "freebsd",
 }
-PARSERS: dict[str, Callable[[str], MemMap]] = {
+PARSERS: dict[str, Callable[..., MemMap]] = {
     "iomem": parse_iomem,
     "sysfs": parse_sysfs_memmap,
     "lsmem": parse_lsmem,
@@ -111,12 +117,32 @@ PARSERS: dict[str, Callable[[str], MemMap]] = {
 }
 
 
-def check(parser: Callable[[str], MemMap], text: str) -> None:
+def outcome(call: Callable[[], MemMap]) -> object:
+    """What a parse gives, comparably: the map's ranges and format, or the error's fields."""
+    try:
+        memmap = call()
+    except MemMapParseError as error:
+        return (error.line_no, error.line_text, error.reason)
+    return (list(memmap.ranges), memmap.format)
+
+
+def streamed(parser: Callable[..., MemMap], text: str) -> object:
+    """The parser's outcome on ``text`` read line by line from a byte stream."""
+    stream = io.BytesIO(text.encode("utf-8"))
+    if parser is parse:
+        return outcome(lambda: parse_stream(stream, source="<string>"))
+    return outcome(lambda: parser(bounded_byte_lines(stream, MAX_LINE_BYTES), "<string>"))
+
+
+def check(parser: Callable[..., MemMap], text: str) -> None:
+    assert outcome(lambda: parser(text)) == streamed(parser, text)
     try:
         memmap = parser(text)
     except MemMapParseError as error:
         lines = text.split("\n")
-        assert error.line_no == 0 or error.line_text == lines[error.line_no - 1].removesuffix("\r")
+        assert error.line_no == 0 or error.line_text == quote_input(
+            lines[error.line_no - 1].removesuffix("\r")
+        )
         return
     assert memmap.ranges
     plan_boot(memmap)

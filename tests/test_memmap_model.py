@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from physseg.memmap import MemMap, MemMapParseError, MemRange, RangeKind, classify_label
+from physseg.memmap import (
+    MemMap,
+    MemMapParseError,
+    MemRange,
+    RangeKind,
+    RangeTable,
+    classify_label,
+)
 
 RAM = RangeKind.USABLE
 
@@ -133,3 +142,64 @@ def test_package_docstring_example_runs() -> None:
 
     result = doctest.testmod(physseg.memmap)
     assert (result.attempted, result.failed) == (2, 0)
+
+
+# --- the compact table and the vectorised merge -----------------------------------------------
+
+
+def naive_merge(ranges: list[MemRange]) -> list[tuple[int, int]]:
+    """Overlapping or touching ranges merged, the plain way."""
+    merged: list[tuple[int, int]] = []
+    for r in sorted(ranges, key=lambda r: (r.start, r.end)):
+        if merged and r.start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], r.end))
+        else:
+            merged.append((r.start, r.end))
+    return merged
+
+
+KINDS = st.sampled_from([RAM, RAM, RangeKind.HOTPLUG, RangeKind.RESERVED])
+ENDS = st.integers(0, 2**64).flatmap(
+    lambda a: st.integers(0, 2**64).map(lambda b: (min(a, b), max(a, b)))
+)
+SMALL = st.integers(0, 64).flatmap(lambda a: st.integers(a + 1, a + 16).map(lambda b: (a, b)))
+RANGES = st.lists(
+    st.tuples((SMALL | ENDS).filter(lambda se: se[0] < se[1]), KINDS, st.text(max_size=3)),
+    max_size=30,
+).map(lambda rows: [MemRange(s, e, kind, label) for (s, e), kind, label in rows])
+
+
+@settings(max_examples=300, deadline=None)
+@given(RANGES)
+def test_the_table_keeps_every_range_and_the_merge_matches_a_plain_one(
+    ranges: list[MemRange],
+) -> None:
+    memmap = MemMap(tuple(ranges), "test")
+    assert list(memmap.ranges) == ranges
+    assert len(memmap.ranges) == len(ranges)
+    usable = [r for r in ranges if r.kind is RAM]
+    hotplug = [r for r in ranges if r.kind is RangeKind.HOTPLUG]
+    assert [(r.start, r.end) for r in memmap.usable()] == naive_merge(usable)
+    assert [(r.start, r.end) for r in memmap.hotplug()] == naive_merge(hotplug)
+    assert memmap.total_usable == sum(e - s for s, e in naive_merge(usable))
+    assert memmap.total_hotplug == sum(e - s for s, e in naive_merge(hotplug))
+
+
+def test_the_table_reads_rows_slices_and_lines_without_building_ranges() -> None:
+    table = RangeTable()
+    table.append(0, 2**64, RAM, "all", line_no=9)
+    table.add(MemRange(0x1000, 0x2000, RangeKind.OTHER, "PCI", depth=1), 10)
+    assert list(table.rows()) == [(0, 2**64, RAM, 0, 9), (0x1000, 0x2000, RangeKind.OTHER, 1, 10)]
+    assert table[-1] == MemRange(0x1000, 0x2000, RangeKind.OTHER, "PCI", depth=1)
+    assert table[:1] == (MemRange(0, 2**64, RAM, "all"),)
+    assert (table.line_no(0), table.line_no(1)) == (9, 10)
+    with pytest.raises(ValueError, match="bad range"):
+        table.append(5, 5, RAM)
+    assert len(table) == 2
+
+
+def test_parse_error_quotes_its_line_escaped_and_cut() -> None:
+    error = MemMapParseError("m\x1b]0;x\x07", 3, "\x1b[2J" + "x" * 500, "bad")
+    assert "\x1b" not in str(error) and "\x07" not in str(error)
+    assert error.line_text == "\\x1b[2J" + "x" * 193 + "... (504 bytes)"
+    assert str(error).startswith("m\\x1b]0;x\\x07:3: bad: \\x1b[2J")

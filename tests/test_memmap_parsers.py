@@ -191,6 +191,10 @@ def test_sysfs_text_accepts_relative_paths_and_comments() -> None:
         ("0/start:0x2000\n0/end:0xfff\n0/type:System RAM\n", 2, "below start"),
         ("0/start:0x0\n0/end:0x10000000000000000\n0/type:x\n", 2, "beyond 64 bits"),
         ("0/start:0x0\n0/end:0xfff\n0/type: \n", 3, "empty 'type'"),
+        ("0/start:0x0\n0/end:0xfff\n0/type:x\n0/end:0xfff\n", 4, "entry 0 has 'end' twice"),
+        ("1/start:0x0\n1/end:0xfff\n1/type:x\n1/type:x\n1/end:0xf\n", 4, "has 'type' twice"),
+        ("0/start:0x0\n0/end:0xfff\n0/type:x\n" * 2, 4, "entry 0 has 'start' twice"),
+        ("12345678901234567890/start:0x0\n", 1, "entry number of more than 19 digits"),
     ],
 )
 def test_sysfs_text_malformed_input_is_reported_with_number_and_text(

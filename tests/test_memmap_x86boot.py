@@ -20,6 +20,7 @@ from physseg.memmap import (
     MemRange,
     PhysLoad,
     RangeKind,
+    parse_iomem,
     plan_boot,
 )
 
@@ -262,6 +263,7 @@ def test_physload_arguments_and_plan_summary() -> None:
             "VM_FREELIST_FIRST16": 3,
         },
         "warnings": [],
+        "warning_counts": {},
     }
 
 
@@ -326,3 +328,73 @@ def test_loads_are_disjoint_aligned_usable_and_on_the_right_free_list(
 
 
 IOM_START, IOM_STOP = 0xA0000, 0x100000
+
+
+# --- many entries: counted warnings, indexed iomem claims ------------------------------------
+
+
+def test_repeated_warnings_are_counted_in_one_line_naming_the_first() -> None:
+    text = "".join(
+        f"{i * 0x300000:08x}-{i * 0x300000 + 0x1FFFFF:08x} : System RAM\n" for i in range(1, 101)
+    )
+    plan = plan_boot(parse_iomem(text), iomem_regions=3)
+    assert len(plan.clusters) == 3
+    assert plan.warnings == [
+        "97 entries skipped: the iomem extent's region descriptors are used up; first at "
+        "line 4: cannot allocate memory map entry [0xc00000-0xe00000) (type 1) from the iomem "
+        "extent: its 3 region descriptors are used up; skipped"
+    ]
+    assert plan.to_dict()["warning_counts"] == {"descriptors-used-up": 97}
+
+
+def test_a_single_warning_names_its_line() -> None:
+    lines = "00100000-001fffff : System RAM\n00200000-002fffff : reserved\n"
+    plan = plan_boot(parse_iomem(lines + "00300000-003fffff : System RAM\n"), iomem_regions=1)
+    assert plan.warnings == [
+        "cannot allocate memory map entry [0x300000-0x400000) (type 1) from the iomem "
+        "extent: its 1 region descriptors are used up; skipped (line 3)"
+    ]
+
+
+def naive_clusters(memmap: MemMap, iomem_regions: int | None) -> tuple[list[tuple[int, int]], int]:
+    """x86_add_cluster written plainly (a list of claims searched linearly), for maps with no
+    ISA-hole, MAXPHYSMEM or VM_PHYSSEG_MAX case: the clusters, and how many entries were
+    skipped."""
+    clusters: list[tuple[int, int]] = []
+    claimed: list[tuple[int, int]] = []
+    skipped = 0
+    for r in memmap.ranges:
+        bim = {RAM: 1, RangeKind.ACPI_DATA: 3, RangeKind.ACPI_NVS: 4}.get(r.kind)
+        if bim is None or r.end - r.start < 4096:
+            continue
+        rounded = (-(-r.start // 4096) * 4096, r.end // 4096 * 4096)
+        full = iomem_regions is not None and len(claimed) >= iomem_regions
+        if rounded in clusters or full or any(r.start < e and s < r.end for s, e in claimed):
+            skipped += 1
+            continue
+        claimed.append((r.start, r.end))
+        if bim == 1 and rounded[0] < rounded[1]:
+            clusters.append(rounded)
+    return clusters, skipped
+
+
+@st.composite
+def overlapping_maps(draw: st.DrawFn) -> MemMap:
+    """Ranges above 1 MiB that may overlap, repeat or nest, of a few kinds."""
+    kinds = st.sampled_from([RAM, RAM, RangeKind.ACPI_DATA, RangeKind.RESERVED])
+    ranges = []
+    for _ in range(draw(st.integers(0, 40))):
+        start = MIB + draw(st.integers(0, 64)) * 0x800
+        ranges.append(MemRange(start, start + draw(st.integers(1, 32)) * 0x800, draw(kinds)))
+    return MemMap(tuple(ranges), "test")
+
+
+@settings(max_examples=200, deadline=None)
+@given(overlapping_maps(), st.sampled_from([None, 1, 3, 64]))
+def test_clusters_and_skips_match_a_plain_x86_add_cluster(
+    memmap: MemMap, iomem_regions: int | None
+) -> None:
+    plan = plan_boot(memmap, physseg_max=1000, iomem_regions=iomem_regions)
+    clusters, skipped = naive_clusters(memmap, iomem_regions)
+    assert plan.clusters == clusters
+    assert sum(n.count for n in plan.notices) == skipped

@@ -39,6 +39,7 @@ from typing import Final, TextIO
 from physseg.cli.units import UnitError, format_addr, format_quantity, parse_bytes
 from physseg.errors import InvalidArgumentError, PhysSegError, Reason
 from physseg.physmem import PhysMem, Segment
+from physseg.textinput import QUOTE_CHARS, quote_input
 
 TEXT: Final = "text"
 JSONL: Final = "jsonl"
@@ -159,22 +160,22 @@ class TraceParseError(ValueError):
         self.line_no = line_no
         self.line_text = shorten(line_text)
         self.reason = shorten(reason)
-        super().__init__(f"{source}:{line_no}: {reason}: {self.line_text}")
+        super().__init__(f"{shorten(source)}:{line_no}: {self.reason}: {self.line_text}")
 
 
-SHOWN_CHARS: Final = 200
-"""Characters of a line a message quotes (a longer line is cut, with ``...``)."""
+SHOWN_CHARS: Final = QUOTE_CHARS
+"""Characters of a line a message quotes (a longer line is cut, with its length in bytes)."""
 
 
 def shorten(text: str) -> str:
-    """``text`` as a one-line message may quote it: at most :data:`SHOWN_CHARS` characters
-    (cut with ``...``), control characters (newlines, escapes) shown as ``?``. O(SHOWN_CHARS).
+    """``text`` as a one-line message may quote it: :func:`physseg.textinput.quote_input`
+    (control characters escaped, at most :data:`SHOWN_CHARS` characters, a longer text cut
+    and followed by its length in bytes). O(len(text)). Raises nothing.
 
     >>> shorten("plug 4G\x1b[2J 64M")
-    'plug 4G?[2J 64M'
+    'plug 4G\\\\x1b[2J 64M'
     """
-    cut = text[:SHOWN_CHARS] + ("..." if len(text) > SHOWN_CHARS else "")
-    return "".join("?" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in cut)
+    return quote_input(text, max_chars=SHOWN_CHARS)
 
 
 class TraceCheckError(Exception):
@@ -291,8 +292,10 @@ def parse_line(
     """
     text = line.rstrip("\r\n")
     if len(text) > MAX_LINE_CHARS:
+        # only the line's start is quoted: its length is unknown (the reader stopped at the
+        # limit), and a byte count of the part read would mislead
         raise TraceParseError(
-            source, line_no, text, f"line longer than {MAX_LINE_CHARS:,} characters"
+            source, line_no, text[:SHOWN_CHARS], f"line longer than {MAX_LINE_CHARS:,} characters"
         )
     stripped = text.strip()
     if not stripped or stripped.startswith("#"):

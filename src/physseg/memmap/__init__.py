@@ -8,12 +8,26 @@ shipped sample maps, and the x86 boot rules that turn a map into ``uvm_page_phys
 
 from __future__ import annotations
 
-from physseg.memmap.detect import PARSERS, detect_format, load_map, parse
+from physseg.memmap.detect import (
+    PARSERS,
+    MemMapFormatError,
+    detect_format,
+    load_map,
+    parse,
+    parse_stream,
+)
 from physseg.memmap.e820 import parse_e820
 from physseg.memmap.freebsd import parse_freebsd
 from physseg.memmap.iomem import parse_iomem
 from physseg.memmap.lsmem import parse_lsmem
-from physseg.memmap.model import MemMap, MemMapParseError, MemRange, RangeKind, classify_label
+from physseg.memmap.model import (
+    MemMap,
+    MemMapParseError,
+    MemRange,
+    RangeKind,
+    RangeTable,
+    classify_label,
+)
 from physseg.memmap.netbsd import parse_netbsd
 from physseg.memmap.samples import SampleMap, list_sample_maps
 from physseg.memmap.sysfs import parse_sysfs_memmap, parse_sysfs_memmap_dir
@@ -45,10 +59,12 @@ __all__ = [
     "FreeList",
     "FreeListTable",
     "MemMap",
+    "MemMapFormatError",
     "MemMapParseError",
     "MemRange",
     "PhysLoad",
     "RangeKind",
+    "RangeTable",
     "SampleMap",
     "classify_label",
     "detect_format",
@@ -60,6 +76,7 @@ __all__ = [
     "parse_iomem",
     "parse_lsmem",
     "parse_netbsd",
+    "parse_stream",
     "parse_sysfs_memmap",
     "parse_sysfs_memmap_dir",
     "plan_boot",

@@ -4,9 +4,20 @@ prefixes that log collectors put in front of kernel messages."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Final, TypeAlias
 
 from physseg.memmap.model import ADDRESS_LIMIT, MemMapParseError
+from physseg.textinput import InputLine
+
+MapText: TypeAlias = str | Iterable[InputLine]
+"""What a parser reads: the whole text, or its lines as
+:func:`physseg.textinput.bounded_byte_lines` yields them (a stream read line by line)."""
+
+MAX_LINE_BYTES: Final = 64 << 10
+"""The longest line (bytes, newline excluded) a memory map may have. Real lines are under 200
+bytes (a ``/proc/iomem`` name is at most a few dozen); the bound keeps one line's memory small
+whatever the input."""
 
 _SYSLOG = re.compile(
     r"(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
@@ -21,11 +32,47 @@ _TIMESTAMP = re.compile(
 )
 
 
-def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+def _split(text: str) -> Iterator[tuple[int, str]]:
+    """The lines of ``text`` one at a time (no list of them all), split on ``\\n`` only."""
+    line_no, at = 0, 0
+    while True:
+        line_no += 1
+        cut = text.find("\n", at)
+        if cut < 0:
+            if at < len(text):
+                yield line_no, text[at:]
+            return
+        yield line_no, text[at:cut]
+        at = cut + 1
+
+
+def numbered_lines(text: MapText, source: str = "<string>") -> Iterator[tuple[int, str]]:
     """Yield ``(line_no, line)`` for every line of ``text`` (1-based, split on ``\\n`` only,
-    a trailing ``\\r`` removed), so numbers match what an editor shows. O(len(text))."""
-    for index, line in enumerate(text.split("\n"), start=1):
-        yield index, line.removesuffix("\r")
+    a trailing ``\\r`` removed), so numbers match what an editor shows; the same lines
+    whether ``text`` is a string or its lines read from a stream. Lazy: O(one line) memory
+    beyond the input, O(len(text)) time.
+
+    Raises ``MemMapParseError`` for a line longer than :data:`MAX_LINE_BYTES` bytes (quoting
+    its start and its length, never all of it).
+    """
+    if isinstance(text, str):
+        for line_no, line in _split(text):
+            if len(line) > MAX_LINE_BYTES // 4:
+                size = len(line.encode("utf-8", "surrogatepass"))
+                if size > MAX_LINE_BYTES:
+                    raise MemMapParseError(source, line_no, line, _too_long(), line_bytes=size)
+            yield line_no, line.removesuffix("\r")
+        return
+    for read in text:
+        if read.cut:
+            raise MemMapParseError(
+                source, read.line_no, read.text, _too_long(), line_bytes=read.nbytes
+            )
+        yield read.line_no, read.text
+
+
+def _too_long() -> str:
+    return f"line longer than {MAX_LINE_BYTES:,} bytes (no memory-map line is)"
 
 
 def is_blank_or_comment(line: str) -> bool:

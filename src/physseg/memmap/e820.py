@@ -45,12 +45,20 @@ from fractions import Fraction
 from typing import Literal
 
 from physseg.memmap._text import (
+    MapText,
     checked_range,
     numbered_lines,
     parse_hex,
     strip_log_prefix,
 )
-from physseg.memmap.model import MemMap, MemMapParseError, MemRange, RangeKind, classify_label
+from physseg.memmap.model import (
+    MemMap,
+    MemMapParseError,
+    MemRange,
+    RangeKind,
+    RangeTable,
+    classify_label,
+)
 
 View = Literal["firmware", "kernel"]
 EDITED_TABLES = frozenset({"modified", "user", "reserve setup_data"})
@@ -88,8 +96,7 @@ _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 @dataclass(slots=True)
 class _Table:
     who: str
-    ranges: list[MemRange] = field(default_factory=list)
-    last_line: int = 0
+    ranges: RangeTable = field(default_factory=RangeTable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,56 +218,63 @@ def _with_entries(table: _Table, source: str) -> _Table:
     return table
 
 
-def parse_e820(text: str, source: str = "<string>", *, view: View = "firmware") -> MemMap:
+def parse_e820(text: MapText, source: str = "<string>", *, view: View = "firmware") -> MemMap:
     """Parse the e820 table(s) in a Linux boot log (see the module docstring for the lines
     that count and the table returned). O(n) in the log's lines plus O(t·e) for ``t`` edits
     replayed over ``e`` entries.
 
     ``view="firmware"`` gives the map the firmware handed over, in its order;
-    ``view="kernel"`` gives Linux's final map sorted by address.
+    ``view="kernel"`` gives Linux's final map sorted by address. ``text`` is a string or
+    streamed lines, read one line at a time: only the table being read, the last firmware
+    table and (kernel view) the edits after the last table are kept.
     Raises ``MemMapParseError`` for a malformed e820 line (number and text), a size column that
     does not match its range, and for the whole input when there is no table (or, for the
     firmware view, only edited tables); ``ValueError`` for an unknown ``view``.
     """
     if view not in ("firmware", "kernel"):
         raise ValueError(f"view must be 'firmware' or 'kernel', not {view!r}")
-    tables: list[_Table] = []
+    current: _Table | None = None
+    firmware: _Table | None = None
+    who_seen: set[str] = set()
     edits: list[_Edit] = []
     new_table = True
-    for no, line in numbered_lines(text):
+    for no, line in numbered_lines(text, source):
         body = strip_log_prefix(line)
         if _HEADER.fullmatch(body):
             new_table = True
         elif _EDIT_CANDIDATE.match(body):
-            edits.append(_edit_line(body, source, no, line))
+            edit = _edit_line(body, source, no, line)
+            if view == "kernel":
+                edits.append(edit)
         elif _CANDIDATE.match(body):
             who, rng = _table_line(body, source, no, line)
-            if new_table or who != tables[-1].who:
-                tables.append(_Table(who))
+            if new_table or current is None or who != current.who:
+                current = _Table(who)
                 new_table = False
+                if who in EDITED_TABLES:
+                    who_seen.add(who)
+                else:
+                    firmware = current
             if rng is not None:
-                tables[-1].ranges.append(rng)
-            tables[-1].last_line = no
-    if not tables:
+                current.ranges.add(rng, no)
+            edits.clear()  # only the edits printed after the last table line are replayed
+    if current is None:
         raise MemMapParseError(source, 0, "", "no e820 table ('<who>: [mem 0x...] <type>' lines)")
     if view == "kernel":
-        chosen = _with_entries(tables[-1], source)
-        ranges = list(chosen.ranges)
+        ranges = list(_with_entries(current, source).ranges)
         for edit in edits:
-            if edit.line_no > chosen.last_line:
-                ranges = _replay(ranges, edit)
+            ranges = _replay(ranges, edit)
         if not ranges:
             raise MemMapParseError(source, 0, "", "the e820 edits leave no ranges")
         ranges.sort(key=lambda r: (r.start, r.end))
         return MemMap(tuple(ranges), "e820", source)
-    firmware = [t for t in tables if t.who not in EDITED_TABLES]
-    if not firmware:
+    if firmware is None:
         raise MemMapParseError(
             source,
             0,
             "",
             "only edited e820 tables ("
-            + ", ".join(sorted({t.who for t in tables}))
+            + ", ".join(sorted(who_seen))
             + "); use view='kernel' for Linux's own view",
         )
-    return MemMap(tuple(_with_entries(firmware[-1], source).ranges), "e820", source)
+    return MemMap(_with_entries(firmware, source).ranges, "e820", source)

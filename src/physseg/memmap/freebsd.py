@@ -25,8 +25,21 @@ from __future__ import annotations
 
 import re
 
-from physseg.memmap._text import checked_range, numbered_lines, parse_hex, strip_log_prefix
-from physseg.memmap.model import ADDRESS_LIMIT, MemMap, MemMapParseError, MemRange, RangeKind
+from physseg.memmap._text import (
+    MapText,
+    checked_range,
+    numbered_lines,
+    parse_hex,
+    strip_log_prefix,
+)
+from physseg.memmap.model import (
+    ADDRESS_LIMIT,
+    MemMap,
+    MemMapParseError,
+    MemRange,
+    RangeKind,
+    RangeTable,
+)
 
 _HEADER = "Physical memory chunk(s):"
 _CHUNK_CANDIDATE = re.compile(r"(?:0x)?[0-9a-fA-F]+ - (?:0x)?[0-9a-fA-F]+,", re.ASCII)
@@ -56,27 +69,31 @@ def _chunk(match: re.Match[str], source: str, no: int, line: str) -> MemRange:
     return MemRange(start, end, RangeKind.USABLE, "physical memory chunk")
 
 
-def parse_freebsd(text: str, source: str = "<string>") -> MemMap:
+def parse_freebsd(text: MapText, source: str = "<string>") -> MemMap:
     """Parse FreeBSD boot messages: the last ``Physical memory chunk(s):`` list, else one range
     from ``real memory`` / ``avail memory`` (see the module docstring). O(n) in lines.
 
     Raises ``MemMapParseError`` for a malformed chunk or size line, a chunk whose byte or page
     count does not match its range, a chunk outside a list, a size whose MB/KB figure does not
     match its bytes, and for the whole input when there is neither a chunk nor a non-zero size.
+    Reads ``text`` (a string or streamed lines) one line at a time, keeping only the list
+    being read and the last non-empty one.
     """
-    lists: list[list[MemRange]] = []
+    current: RangeTable | None = None
+    last_full: RangeTable | None = None
     sizes: dict[str, int] = {}
-    for no, line in numbered_lines(text):
+    for no, line in numbered_lines(text, source):
         body = strip_log_prefix(line).strip()
         if body == _HEADER:
-            lists.append([])
+            last_full = current if current else last_full
+            current = RangeTable()
         elif _CHUNK_CANDIDATE.match(body):
             match = _CHUNK.fullmatch(body)
             if match is None:
                 raise MemMapParseError(source, no, line, "malformed physical memory chunk line")
-            if not lists:
+            if current is None:
                 raise MemMapParseError(source, no, line, f"chunk line outside a '{_HEADER}' list")
-            lists[-1].append(_chunk(match, source, no, line))
+            current.add(_chunk(match, source, no, line), no)
         elif _SIZE_CANDIDATE.match(body):
             match = _SIZE.fullmatch(body)
             if match is None:
@@ -90,9 +107,9 @@ def parse_freebsd(text: str, source: str = "<string>") -> MemMap:
                     source, no, line, f"{match['amount']} {match['unit']} does not match {size}"
                 )
             sizes[match["which"]] = size
-    chunks = [c for c in lists if c]
-    if chunks:
-        return MemMap(tuple(chunks[-1]), "freebsd", source)
+    last_full = current if current else last_full
+    if last_full is not None:
+        return MemMap(last_full, "freebsd", source)
     for which in ("real", "avail"):
         if which in sizes:
             rng = MemRange(0, sizes[which], RangeKind.USABLE, f"{which} memory")

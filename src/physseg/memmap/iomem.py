@@ -20,12 +20,18 @@ from __future__ import annotations
 import re
 
 from physseg.memmap._text import (
-    checked_range,
+    MapText,
     is_blank_or_comment,
     numbered_lines,
     parse_hex,
 )
-from physseg.memmap.model import MemMap, MemMapParseError, MemRange, classify_label
+from physseg.memmap.model import (
+    MemMap,
+    MemMapParseError,
+    RangeKind,
+    RangeTable,
+    classify_label,
+)
 
 _LINE = re.compile(
     r"(?P<indent> *)(?P<start>[0-9a-fA-F]+)-(?P<end>[0-9a-fA-F]+) :(?: (?P<name>.*))?",
@@ -33,18 +39,27 @@ _LINE = re.compile(
 )
 
 
-def parse_iomem(text: str, source: str = "<string>") -> MemMap:
-    """Parse the text of ``/proc/iomem``; blank lines and ``#`` comments are skipped, every
-    other line must be an entry. O(n) in the number of lines.
+def parse_iomem(text: MapText, source: str = "<string>") -> MemMap:
+    """Parse the text of ``/proc/iomem`` (a string, or its lines read from a stream: see
+    :data:`physseg.memmap._text.MapText`), one line at a time; blank lines and ``#`` comments
+    are skipped, every other line must be an entry. O(n) time in the number of lines; memory
+    O(1) per entry beyond the compact :class:`~physseg.memmap.model.RangeTable` of the result.
 
-    Raises ``MemMapParseError`` (with the line number and text) for a line that is not an
-    entry, odd indentation, a child nested more than one level below the line before it or
-    not inside its parent, a sibling that overlaps or precedes the previous one, an end below
-    its start; and, for the whole input, when there are no entries or every address is zero
-    (the file was read without root privileges).
+    Raises ``MemMapParseError`` (with the line number and text) at the first line that is not
+    an entry, has odd indentation, is nested more than one level below the line before it or
+    not inside its parent, overlaps or precedes the previous sibling, or ends below its start;
+    and, for the whole input, when there are no entries or every address is zero (the file was
+    read without root privileges; a structural error among leading all-zero entries is held
+    back until a non-zero entry shows the file was read as root).
     """
-    entries: list[tuple[int, str, re.Match[str]]] = []
-    for line_no, line in numbered_lines(text):
+    table = RangeTable()
+    kinds: dict[str, RangeKind] = {}
+    ancestors: list[tuple[int, int]] = []
+    last_sibling: list[tuple[int, int] | None] = [None]
+    all_zero = True
+    first: tuple[int, str] | None = None
+    held: MemMapParseError | None = None
+    for line_no, line in numbered_lines(text, source):
         if is_blank_or_comment(line):
             continue
         match = _LINE.fullmatch(line.rstrip())
@@ -52,62 +67,81 @@ def parse_iomem(text: str, source: str = "<string>") -> MemMap:
             raise MemMapParseError(
                 source, line_no, line, "not a /proc/iomem entry ('start-end : name')"
             )
-        entries.append((line_no, line, match))
-    if not entries:
+        if first is None:
+            first = (line_no, line)
+        start = parse_hex(match["start"], source, line_no, line)
+        end = parse_hex(match["end"], source, line_no, line, inclusive_end=True)
+        zero = start == 0 and end == 1
+        if all_zero and not zero:
+            all_zero = False
+            if held is not None:
+                raise held
+        name = (match["name"] or "").rstrip()
+        try:
+            depth = _place(len(match["indent"]), start, end, ancestors, last_sibling)
+            kind = kinds.get(name)
+            if kind is None:
+                kind = kinds[name] = classify_label(name)
+            table.append(start, end, kind, name, depth, line_no=line_no)
+        except _Misplaced as exc:
+            error = MemMapParseError(source, line_no, line, exc.reason)
+            if not all_zero:
+                raise error from None
+            held = held or error
+    if first is None:
         raise MemMapParseError(source, 0, "", "no /proc/iomem entries")
-    if all(int(m["start"], 16) == 0 and int(m["end"], 16) == 0 for _, _, m in entries):
-        line_no, line, _ = entries[0]
+    if all_zero:
         raise MemMapParseError(
             source,
-            line_no,
-            line,
+            first[0],
+            first[1],
             "every address reads as zero: the kernel hides /proc/iomem addresses from "
             "readers without CAP_SYS_ADMIN; read it as root (sudo cat /proc/iomem)",
         )
+    return MemMap(table, "iomem", source)
 
-    ranges: list[MemRange] = []
-    ancestors: list[MemRange] = []
-    last_sibling: list[MemRange | None] = [None]
-    for line_no, line, match in entries:
-        indent = len(match["indent"])
-        if indent % 2:
-            raise MemMapParseError(source, line_no, line, "odd indentation (2 spaces a level)")
-        depth = indent // 2
-        if depth > len(ancestors):
-            raise MemMapParseError(
-                source,
-                line_no,
-                line,
-                "indented more than one level (2 spaces) below the entry before it",
+
+class _Misplaced(Exception):
+    """An entry that does not fit the tree where its indentation puts it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _place(
+    indent: int,
+    start: int,
+    end: int,
+    ancestors: list[tuple[int, int]],
+    last_sibling: list[tuple[int, int] | None],
+) -> int:
+    """Check ``[start, end)`` against its parent and previous sibling, record it as both for
+    the lines after it, and return its depth; ``_Misplaced`` (nothing recorded) if it does
+    not fit."""
+    if indent % 2:
+        raise _Misplaced("odd indentation (2 spaces a level)")
+    depth = indent // 2
+    if depth > len(ancestors):
+        raise _Misplaced("indented more than one level (2 spaces) below the entry before it")
+    if start >= end:
+        raise _Misplaced(f"range [{start:#x}-{end:#x}) is empty or reversed")
+    if depth:
+        parent_start, parent_end = ancestors[depth - 1]
+        if start < parent_start or end > parent_end:
+            raise _Misplaced(
+                f"[{start:#x}-{end:#x}) is not inside its parent "
+                f"[{parent_start:#x}-{parent_end:#x})"
             )
-        start = parse_hex(match["start"], source, line_no, line)
-        end = parse_hex(match["end"], source, line_no, line, inclusive_end=True)
-        start, end = checked_range(start, end, source, line_no, line)
-        del ancestors[depth:]
-        del last_sibling[depth + 1 :]
-        if ancestors:
-            parent = ancestors[-1]
-            if start < parent.start or end > parent.end:
-                raise MemMapParseError(
-                    source,
-                    line_no,
-                    line,
-                    f"[{start:#x}-{end:#x}) is not inside its parent "
-                    f"[{parent.start:#x}-{parent.end:#x})",
-                )
-        previous = last_sibling[depth]
-        if previous is not None and start < previous.end:
-            raise MemMapParseError(
-                source,
-                line_no,
-                line,
-                f"[{start:#x}-{end:#x}) overlaps or precedes the previous entry "
-                f"[{previous.start:#x}-{previous.end:#x}) at the same level",
-            )
-        name = (match["name"] or "").rstrip()
-        rng = MemRange(start, end, classify_label(name), name, depth)
-        ranges.append(rng)
-        ancestors.append(rng)
-        last_sibling[depth] = rng
-        last_sibling.append(None)
-    return MemMap(tuple(ranges), "iomem", source)
+    previous = last_sibling[depth] if depth < len(last_sibling) else None
+    if previous is not None and start < previous[1]:
+        raise _Misplaced(
+            f"[{start:#x}-{end:#x}) overlaps or precedes the previous entry "
+            f"[{previous[0]:#x}-{previous[1]:#x}) at the same level"
+        )
+    del ancestors[depth:]
+    del last_sibling[depth + 1 :]
+    ancestors.append((start, end))
+    last_sibling[depth] = (start, end)
+    last_sibling.append(None)
+    return depth

@@ -31,8 +31,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from physseg.memmap._text import numbered_lines, strip_log_prefix
-from physseg.memmap.model import ADDRESS_LIMIT, MemMap, MemMapParseError, MemRange, RangeKind
+from physseg.memmap._text import MapText, numbered_lines, strip_log_prefix
+from physseg.memmap.model import (
+    ADDRESS_LIMIT,
+    MemMap,
+    MemMapParseError,
+    MemRange,
+    RangeKind,
+    RangeTable,
+)
 
 BIM_NAMES = {
     1: "Memory",
@@ -81,7 +88,7 @@ class _Map:
     line: str = ""
     announced: int | None = None
     entries: int = 0
-    ranges: list[MemRange] = field(default_factory=list)
+    ranges: RangeTable = field(default_factory=RangeTable)
 
     def check(self, source: str) -> None:
         if self.announced is not None and self.announced != self.entries:
@@ -109,35 +116,38 @@ def _entry(match: re.Match[str], source: str, no: int, line: str) -> MemRange | 
     return MemRange(start, start + size, BIM_KINDS.get(bim, RangeKind.OTHER), label)
 
 
-def parse_netbsd(text: str, source: str = "<string>") -> MemMap:
+def parse_netbsd(text: MapText, source: str = "<string>") -> MemMap:
     """Parse NetBSD boot messages: the last ``MEMMAP:`` firmware map, else one range from
     ``total memory =`` / ``avail memory =`` (see the module docstring). O(n) in lines.
 
     Raises ``MemMapParseError`` for a malformed ``MEMMAP:``/``total memory``/``avail memory``
     line, an end that is not ``start + size - 1``, a type printed under the wrong name, a
     header whose count does not match, and for the whole input when there is neither a
-    non-empty map nor a non-zero memory size.
+    non-empty map nor a non-zero memory size. Reads ``text`` (a string or streamed lines) one
+    line at a time, keeping only the map being read and the last non-empty one.
     """
-    maps: list[_Map] = []
+    current: _Map | None = None
+    last_full: RangeTable | None = None
     sizes: dict[str, tuple[int, str]] = {}
-    for no, line in numbered_lines(text):
+    for no, line in numbered_lines(text, source):
         body = strip_log_prefix(line).strip()
         if body.startswith("MEMMAP:"):
             header = _HEADER.fullmatch(body)
             if header is not None:
-                if maps:
-                    maps[-1].check(source)
-                maps.append(_Map(no, line, int(header["count"])))
+                if current is not None:
+                    current.check(source)
+                    last_full = current.ranges if current.ranges else last_full
+                current = _Map(no, line, int(header["count"]))
                 continue
             entry = _ENTRY.fullmatch(body)
             if entry is None:
                 raise MemMapParseError(source, no, line, "malformed MEMMAP line")
-            if not maps:
-                maps.append(_Map())
-            maps[-1].entries += 1
+            if current is None:
+                current = _Map()
+            current.entries += 1
             rng = _entry(entry, source, no, line)
             if rng is not None:
-                maps[-1].ranges.append(rng)
+                current.ranges.add(rng, no)
         elif body.startswith(("total memory =", "avail memory =")):
             total = _TOTAL.fullmatch(body)
             if total is None:
@@ -148,11 +158,11 @@ def parse_netbsd(text: str, source: str = "<string>") -> MemMap:
             if not 0 < size <= ADDRESS_LIMIT:
                 raise MemMapParseError(source, no, line, "memory size is zero or beyond 64 bits")
             sizes[total["which"]] = (size, f"{total['which']} memory")
-    if maps:
-        maps[-1].check(source)
-        nonempty = [m for m in maps if m.ranges]
-        if nonempty:
-            return MemMap(tuple(nonempty[-1].ranges), "netbsd", source)
+    if current is not None:
+        current.check(source)
+        last_full = current.ranges if current.ranges else last_full
+    if last_full is not None:
+        return MemMap(last_full, "netbsd", source)
     fallback = sizes.get("total") or sizes.get("avail")
     if fallback is None:
         raise MemMapParseError(

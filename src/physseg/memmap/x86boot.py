@@ -42,7 +42,10 @@ One more limit, not in ``x86_machdep.c``: if the loads outnumber ``physseg_max``
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from physseg.memmap.model import MemMap, RangeKind
@@ -70,11 +73,6 @@ IOMEM_EXTENT_REGIONS = 64
 
 _GIB = 1 << 30
 _BIM_MEMORY, _BIM_ACPI, _BIM_NVS = 1, 3, 4
-_BIM_OF_KIND = {
-    RangeKind.USABLE: _BIM_MEMORY,
-    RangeKind.ACPI_DATA: _BIM_ACPI,
-    RangeKind.ACPI_NVS: _BIM_NVS,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,20 +173,63 @@ class PhysLoad:
         return self.end_pfn - self.start_pfn
 
 
+WARNING_SUMMARIES = {
+    "isa-hole": "overlap the ISA hole [0xa0000-0x100000): only their parts outside it are used",
+    "above-maxphysmem": "skipped: they end above MAXPHYSMEM",
+    "duplicate": "skipped: duplicates of an earlier entry",
+    "descriptors-used-up": "skipped: the iomem extent's region descriptors are used up",
+    "overlaps-earlier": "skipped: they overlap an earlier entry in the iomem extent",
+    "too-many-segments": "ignored: VM_PHYSSEG_MAX clusters already",
+    "too-many-loads": "dropped: more uvm_page_physload calls than VM_PHYSSEG_MAX",
+}
+"""Warning code to what a repeated warning says of all its entries."""
+
+
+@dataclass(slots=True)
+class BootWarning:
+    """One kind of warning the boot code would print, with how many map entries drew it:
+    ``code`` (a key of :data:`WARNING_SUMMARIES`), ``message`` (the first occurrence, in our
+    words), ``count`` and ``first_line``, the source line of the first entry that drew it
+    (0: unknown, e.g. a map built in Python). ``str()`` is the message for one entry (with
+    its line), else one summary line: ``"12,345 entries skipped: ...; first at line 65: ..."``.
+    """
+
+    code: str
+    message: str
+    count: int = 1
+    first_line: int = 0
+
+    def __str__(self) -> str:
+        where = f"line {self.first_line}" if self.first_line else "map entry"
+        if self.count == 1:
+            return f"{self.message} ({where})" if self.first_line else self.message
+        return (
+            f"{self.count:,} entries {WARNING_SUMMARIES[self.code]}; first at {where}: "
+            f"{self.message}"
+        )
+
+
 @dataclass(slots=True)
 class BootPlan:
     """What NetBSD's x86 boot code would do with a map: ``loads`` (the ``uvm_page_physload``
-    calls in order), ``warnings`` (what it would print, in our words), ``clusters``
+    calls in order), ``notices`` (what it would print, one :class:`BootWarning` per kind,
+    counted, in the order each kind first appeared), ``clusters``
     (``mem_clusters[]`` as byte ranges ``[start, end)``), ``avail_end`` (bytes) and
     ``freelists``, each list's number after ``init_x86_vm`` folded the lists whose limit lies
     above ``avail_end`` into the default one."""
 
     loads: list[PhysLoad]
-    warnings: list[str]
+    notices: list[BootWarning]
     clusters: list[tuple[int, int]]
     avail_end: int
     freelists: dict[str, int]
     page_shift: int = 12
+
+    @property
+    def warnings(self) -> list[str]:
+        """The notices as text, one line per kind (a repeated warning summarised with its
+        count and first line). O(kinds)."""
+        return [str(notice) for notice in self.notices]
 
     @property
     def npages(self) -> int:
@@ -213,7 +254,8 @@ class BootPlan:
             ],
             "npages": self.npages,
             "freelists": dict(self.freelists),
-            "warnings": list(self.warnings),
+            "warnings": self.warnings,
+            "warning_counts": {n.code: n.count for n in self.notices},
         }
 
 
@@ -223,7 +265,8 @@ def _hex_range(start: int, end: int) -> str:
 
 @dataclass(slots=True)
 class _Clusters:
-    """``x86_add_cluster``'s state: the clusters, the iomem extent's regions, the warnings."""
+    """``x86_add_cluster``'s state: the clusters, the iomem extent's regions (disjoint, as
+    sorted starts and their ends), the warnings counted by kind."""
 
     page_size: int
     physseg_max: int
@@ -231,8 +274,19 @@ class _Clusters:
     iomem_end: int
     iomem_regions: int | None
     clusters: list[tuple[int, int]] = field(default_factory=list)
-    claimed: list[tuple[int, int]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    cluster_set: set[tuple[int, int]] = field(default_factory=set)
+    claimed_starts: list[int] = field(default_factory=list)
+    claimed_ends: list[int] = field(default_factory=list)
+    notices: dict[str, BootWarning] = field(default_factory=dict)
+    line_no: int = 0
+
+    def warn(self, code: str, message: Callable[[], str]) -> None:
+        """Count a warning of kind ``code``; only the first one's text is made and kept."""
+        notice = self.notices.get(code)
+        if notice is None:
+            self.notices[code] = BootWarning(code, message(), 1, self.line_no)
+        else:
+            notice.count += 1
 
     def round_up(self, pa: int) -> int:
         return -(-pa // self.page_size) * self.page_size
@@ -240,12 +294,23 @@ class _Clusters:
     def round_down(self, pa: int) -> int:
         return pa // self.page_size * self.page_size
 
+    def overlaps_claimed(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` overlaps a region of the iomem extent. O(log r)."""
+        at = bisect.bisect_right(self.claimed_starts, start)
+        if at and self.claimed_ends[at - 1] > start:
+            return True
+        return at < len(self.claimed_starts) and self.claimed_starts[at] < end
+
     def add(self, start: int, end: int, bim: int) -> bool:
-        """One ``x86_add_cluster`` call; False means "stop parsing" (the table is full)."""
-        what = f"memory map entry {_hex_range(start, end)} (type {bim})"
+        """One ``x86_add_cluster`` call; False means "stop parsing" (the table is full).
+        O(log r) for r iomem regions."""
         if end > self.max_physmem:
-            self.warnings.append(
-                f"skipping large {what}: it ends above MAXPHYSMEM {self.max_physmem:#x}"
+            self.warn(
+                "above-maxphysmem",
+                lambda: (
+                    f"skipping large {_what(start, end, bim)}: it ends above MAXPHYSMEM "
+                    f"{self.max_physmem:#x}"
+                ),
             )
             return True
         if end == self.max_physmem:
@@ -253,52 +318,83 @@ class _Clusters:
         if end <= start:
             return True
         rounded = (self.round_up(start), self.round_down(end))
-        if rounded in self.clusters:
-            self.warnings.append(f"skipping duplicate {what}")
+        if rounded in self.cluster_set:
+            self.warn("duplicate", lambda: f"skipping duplicate {_what(start, end, bim)}")
             return True
         if start < self.iomem_end:
             io_end = min(end, self.iomem_end)
-            if self.iomem_regions is not None and len(self.claimed) >= self.iomem_regions:
-                self.warnings.append(
-                    f"cannot allocate {what} from the iomem extent: its "
-                    f"{self.iomem_regions} region descriptors are used up; skipped"
+            if self.iomem_regions is not None and len(self.claimed_starts) >= self.iomem_regions:
+                self.warn(
+                    "descriptors-used-up",
+                    lambda: (
+                        f"cannot allocate {_what(start, end, bim)} from the iomem extent: its "
+                        f"{self.iomem_regions} region descriptors are used up; skipped"
+                    ),
                 )
                 return True
-            if any(start < c_end and c_start < io_end for c_start, c_end in self.claimed):
-                self.warnings.append(
-                    f"cannot allocate {what} from the iomem extent: it overlaps an "
-                    "earlier entry; skipped"
+            if self.overlaps_claimed(start, io_end):
+                self.warn(
+                    "overlaps-earlier",
+                    lambda: (
+                        f"cannot allocate {_what(start, end, bim)} from the iomem extent: it "
+                        "overlaps an earlier entry; skipped"
+                    ),
                 )
                 return True
-            self.claimed.append((start, io_end))
+            at = bisect.bisect_right(self.claimed_starts, start)
+            self.claimed_starts.insert(at, start)
+            self.claimed_ends.insert(at, io_end)
         if bim != _BIM_MEMORY:
             return True
         if len(self.clusters) >= self.physseg_max:
-            self.warnings.append(
-                f"too many memory segments: {self.physseg_max} clusters already, "
-                f"{what} and the rest of the map are ignored (increase VM_PHYSSEG_MAX)"
+            self.warn(
+                "too-many-segments",
+                lambda: (
+                    f"too many memory segments: {self.physseg_max} clusters already, "
+                    f"{_what(start, end, bim)} and the rest of the map are ignored "
+                    "(increase VM_PHYSSEG_MAX)"
+                ),
             )
             return False
         if rounded[0] < rounded[1]:
             self.clusters.append(rounded)
+            self.cluster_set.add(rounded)
         return True
 
 
+def _what(start: int, end: int, bim: int) -> str:
+    return f"memory map entry {_hex_range(start, end)} (type {bim})"
+
+
+def _isa_message(start: int, end: int, bim: int) -> str:
+    return (
+        f"memory map entry {_hex_range(start, end)} (type {bim}) overlaps the ISA hole "
+        f"{_hex_range(IOM_BEGIN, IOM_END)}: only the parts outside it are used"
+    )
+
+
 def _parse_clusters(memmap: MemMap, state: _Clusters) -> None:
-    """``x86_parse_clusters``: fill ``state`` from the map's top-level ranges."""
-    for rng in memmap.ranges:
-        bim = _BIM_OF_KIND.get(rng.kind)
-        if rng.depth != 0 or bim is None or rng.size < state.page_size:
+    """``x86_parse_clusters``: fill ``state`` from the map's top-level ranges. O(n log r)."""
+    page_size = state.page_size
+    usable, acpi, nvs = RangeKind.USABLE, RangeKind.ACPI_DATA, RangeKind.ACPI_NVS
+    for start, end, kind, depth, line_no in memmap.table.rows():
+        # identity tests: hashing an enum member runs Python code, millions of times here
+        if kind is usable:
+            bim = _BIM_MEMORY
+        elif kind is acpi:
+            bim = _BIM_ACPI
+        elif kind is nvs:
+            bim = _BIM_NVS
+        else:
             continue
-        if rng.start < IOM_END and rng.end > IOM_BEGIN:
-            state.warnings.append(
-                f"memory map entry {_hex_range(rng.start, rng.end)} (type {bim}) overlaps "
-                f"the ISA hole {_hex_range(IOM_BEGIN, IOM_END)}: only the parts outside "
-                "it are used"
-            )
-            if not state.add(rng.start, IOM_BEGIN, bim) or not state.add(IOM_END, rng.end, bim):
+        if depth != 0 or end - start < page_size:
+            continue
+        state.line_no = line_no
+        if start < IOM_END and end > IOM_BEGIN:
+            state.warn("isa-hole", functools.partial(_isa_message, start, end, bim))
+            if not state.add(start, IOM_BEGIN, bim) or not state.add(IOM_END, end, bim):
                 return
-        elif not state.add(rng.start, rng.end, bim):
+        elif not state.add(start, end, bim):
             return
 
 
@@ -339,8 +435,10 @@ def plan_boot(
     iomem_regions: int | None = IOMEM_EXTENT_REGIONS,
 ) -> BootPlan:
     """The ``uvm_page_physload`` calls NetBSD's x86 boot code makes for ``memmap`` (see the
-    module docstring for the rules and their sources). O(n·(c + r + f)) for ``n`` map ranges,
-    ``c`` clusters, ``r`` iomem regions and ``f`` free lists: linear in practice.
+    module docstring for the rules and their sources). O(n log r + c·f) for ``n`` map ranges,
+    ``c`` clusters, ``r`` iomem regions and ``f`` free lists: linear in practice. Warnings
+    are counted per kind (:class:`BootWarning`), so a map of millions of skipped entries
+    yields one summary line, not millions.
 
     ``kernel`` is the kernel image ``(pa_kstart, pa_kend)`` in bytes, page aligned (amd64
     loads it at 0x200000; ``pa_kend`` is ``first_avail``, past the bootstrap tables); ``None``
@@ -390,12 +488,16 @@ def plan_boot(
             if start != end:
                 loads.extend(_load_region(start, end, limits, default, page_shift))
 
-    warnings = state.warnings
     if len(loads) > physseg_max:
-        warnings.append(
-            f"{len(loads)} uvm_page_physload calls but VM_PHYSSEG_MAX is {physseg_max}: "
-            f"NetBSD would panic at call {physseg_max + 1}; the plan keeps the first "
-            f"{physseg_max}"
+        state.line_no = 0
+        state.warn(
+            "too-many-loads",
+            lambda: (
+                f"{len(loads)} uvm_page_physload calls but VM_PHYSSEG_MAX is {physseg_max}: "
+                f"NetBSD would panic at call {physseg_max + 1}; the plan keeps the first "
+                f"{physseg_max}"
+            ),
         )
         del loads[physseg_max:]
-    return BootPlan(loads, warnings, state.clusters, avail_end, folded, page_shift)
+    notices = list(state.notices.values())
+    return BootPlan(loads, notices, state.clusters, avail_end, folded, page_shift)

@@ -1,10 +1,13 @@
-"""``physseg boot MAP``: parse a memory map, load it the way NetBSD's x86 boot code does,
-run ``uvm_page_init`` and save the machine as the new state."""
+"""``physseg boot MAP``: parse a memory map (a file, a directory, a shipped sample or ``-`` for
+standard input, read line by line), load it the way NetBSD's x86 boot code does, run
+``uvm_page_init`` and save the machine as the new state. The plan's warnings go to stderr, one
+line per kind of warning (counted), never one per map entry."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import Any, Final
 
 from physseg.cli.commands._common import add_common_options, int_at_least, print_json
 from physseg.cli.state import (
@@ -28,16 +31,26 @@ from physseg.memmap import (
     AMD64_FREELISTS,
     ATF_FREELISTS,
     PARSERS,
+    BootPlan,
     MemMap,
+    MemMapFormatError,
     MemMapParseError,
     list_sample_maps,
     load_map,
+    parse_stream,
     plan_boot,
 )
+from physseg.textinput import quote_input
 
 FREELIST_TABLES = {"atf": ATF_FREELISTS, "amd64": AMD64_FREELISTS}
 """``--freelists`` choices: the ATF tests' four lists (the engine's default) or current
 amd64's six."""
+STDIN: Final = "-"
+"""The MAP argument that reads the map from standard input."""
+STDIN_SOURCE: Final = "<stdin>"
+"""How messages and the saved machine name a map read from standard input."""
+MAX_NOTES: Final = 8
+"""Hot-pluggable ranges named one by one after a boot; more are counted in one line."""
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +65,11 @@ def register(subparsers: Any) -> None:
         epilog=f"shipped sample maps:\n{samples}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("map", metavar="MAP", help="memory-map file or directory, or a sample name")
+    parser.add_argument(
+        "map",
+        metavar="MAP",
+        help="memory-map file or directory, a sample name, or - for standard input",
+    )
     parser.add_argument(
         "--format", choices=sorted(PARSERS), help="the map's format (default: detected)"
     )
@@ -87,41 +104,67 @@ def map_info(name: str, memmap: MemMap, warnings: list[str]) -> MapInfo:
     within the store's limits (texts cut and cleaned by :func:`clean_text`, at most
     :data:`MAX_MAP_RANGES` ranges and :data:`MAX_WARNINGS` warnings, the last one saying what
     was left out)."""
-    top = [r for r in memmap.ranges if r.depth == 0]
-    kept = [clean_text(w, MAX_WARNING_CHARS) for w in warnings]
-    if len(top) > MAX_MAP_RANGES:
-        kept.append(f"only the first {MAX_MAP_RANGES} of the map's {len(top)} ranges are kept")
-    if len(kept) > MAX_WARNINGS:
-        kept[MAX_WARNINGS - 1 :] = [f"{len(kept) - MAX_WARNINGS + 1} more warnings not kept"]
+    top: list[int] = []
+    ntop = 0
+    for index, (_, _, _, depth, _) in enumerate(memmap.table.rows()):
+        if depth == 0:
+            ntop += 1
+            if len(top) < MAX_MAP_RANGES:
+                top.append(index)
+    kept = [clean_text(w, MAX_WARNING_CHARS) for w in warnings[:MAX_WARNINGS]]
+    if ntop > MAX_MAP_RANGES:
+        kept.append(f"only the first {MAX_MAP_RANGES} of the map's {ntop:,} ranges are kept")
+    if len(warnings) >= MAX_WARNINGS or len(kept) > MAX_WARNINGS:
+        more = len(warnings) + (ntop > MAX_MAP_RANGES) - MAX_WARNINGS + 1
+        kept[MAX_WARNINGS - 1 :] = [f"{more} more warnings not kept"]
+    ranges = (memmap.ranges[index] for index in top)
     return MapInfo(
         clean_text(name),
         clean_text(memmap.source),
         clean_text(memmap.format),
-        tuple(
-            MapRange(r.start, r.end, r.kind.value, clean_text(r.label))
-            for r in top[:MAX_MAP_RANGES]
-        ),
+        tuple(MapRange(r.start, r.end, r.kind.value, clean_text(r.label)) for r in ranges),
         tuple(kept),
     )
+
+
+def read_map(name: str, fmt: str | None) -> MemMap:
+    """The map ``name`` names (``-``: standard input), read line by line. Raises
+    ``CommandError`` for a map that does not parse (when its format cannot be told, naming
+    ``--format`` and the formats it takes) and ``OSError`` for one that cannot be read."""
+    try:
+        if name == STDIN:
+            return parse_stream(sys.stdin.buffer, fmt, STDIN_SOURCE)
+        return load_map(name, fmt)
+    except MemMapFormatError as exc:
+        raise CommandError(
+            f"cannot read the memory map: {exc}; name it with --format"
+            f" ({', '.join(sorted(exc.formats))})"
+        ) from None
+    except MemMapParseError as exc:
+        raise CommandError(f"cannot read the memory map: {exc}") from None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def print_warnings(plan: BootPlan) -> None:
+    """The plan's warnings on stderr, one line per kind (a repeated one counted)."""
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     """Boot the map and save it (replacing the machine in the file, in one transaction);
     prints the machine once it is committed. Returns 0."""
     check_machine(args.state, missing_ok=True)
-    try:
-        memmap = load_map(args.map, args.format)
-    except MemMapParseError as exc:
-        raise CommandError(f"cannot read the memory map: {exc}") from None
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+    memmap = read_map(args.map, args.format)
+    shown = STDIN_SOURCE if args.map == STDIN else quote_input(args.map)
     table = FREELIST_TABLES[args.freelists]
     plan = plan_boot(memmap, physseg_max=args.physseg_max, freelists=table)
     if not plan.loads:
         usable = format_size(memmap.total_usable)
         raise CommandError(
-            f"{memmap.source}: no RAM to load ({usable} usable, none of it above the reserved"
-            " low memory)"
+            f"{quote_input(memmap.source)}: no RAM to load ({usable} usable, none of it above"
+            " the reserved low memory)"
         )
     config = MachineConfig(
         backend=args.backend, physseg_max=args.physseg_max, nfreelist=table.nfreelist
@@ -137,13 +180,14 @@ def run(args: argparse.Namespace) -> int:
         try:
             apply_op(mem, op)
         except PhysSegError as exc:
-            raise CommandError(f"booting {args.map} failed: {exc}") from None
+            raise CommandError(f"booting {shown} failed: {exc}") from None
     state = MachineState(
         config,
         map_info=map_info(args.map, memmap, plan.warnings),
         freelists=tuple(FreeListName(e.index, e.name, e.limit) for e in table.entries),
     )
     state = save_new(args.state, state, mem, ops)
+    print_warnings(plan)
     if args.json:
         result = machine_dict(state, str(args.state))
         result["plan"] = plan.to_dict()
@@ -152,18 +196,25 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     stolen = plan.npages - mem.stats()["managed_pages"]
     console.print(
-        f"Booted {args.map} ({memmap.format}, {len(memmap.ranges)} map ranges,"
+        f"Booted {shown} ({memmap.format}, {format_count(len(memmap.ranges))} map ranges,"
         f" {format_size(memmap.total_usable)} usable): {len(plan.loads)} physloads of"
         f" {format_count(plan.npages)} pages, {format_count(stolen)} of them stolen for the"
-        " page array"
+        " page array",
+        markup=False,
     )
-    for warning in plan.warnings:
-        console.print(f"warning: {warning}")
-    for rng in memmap.hotplug():
+    hotplug = memmap.hotplug()
+    for rng in hotplug[:MAX_NOTES]:
         console.print(
             f"note: the map's hot-pluggable range [{format_addr(rng.start)},"
             f" {format_addr(rng.end)}) is not loaded at boot; add it with"
-            f" `physseg plug {format_addr(rng.start)} {format_quantity(rng.size)}`"
+            f" `physseg plug {format_addr(rng.start)} {format_quantity(rng.size)}`",
+            markup=False,
+        )
+    if len(hotplug) > MAX_NOTES:
+        console.print(
+            f"note: {len(hotplug) - MAX_NOTES:,} more hot-pluggable ranges are not loaded"
+            f" ({format_size(memmap.total_hotplug)} in all)",
+            markup=False,
         )
     console.print(machine_view(state, str(args.state), limit=None))
     return 0
