@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from physseg import BootPhaseError, InvalidArgumentError, OutOfMemoryError, PhysMem
 from physseg.netbsd import Kernel, lookup, make_kernel
 from physseg.netbsd.lookup import SpanIndex
+from support.layouts import fragmented_kernel
 
 SHIFT = 12
 UNIVERSE = 1024
@@ -250,24 +251,13 @@ def test_odd_inputs_are_refused_with_the_full_paths_errors() -> None:
 
 
 # --------------------------------------------------------------------- large layouts
-def fragmented(groups: int) -> Kernel:
-    """A booted rbtree kernel of ``groups + 1`` segments: the load test's fragmentation."""
-    k = make_kernel("rbtree", physseg_max=32)
-    k.uvm_physseg_plug(0, 256)
-    k.uvm_page_init_fake(256 + 8 * groups)
-    k.uvm_physseg_plug(256, 8 * groups)
-    for g in range(groups):
-        assert k.uvm_physseg_unplug(256 + 8 * g, 1 + g % 7)
-    return k
-
-
 def kernel_page(kernel: Kernel, pa: int) -> object:
     upm, off = kernel.uvm_physseg_find(pa >> SHIFT)
     return None if off is None else kernel.uvm_physseg_get_pg(upm, off)
 
 
 def test_large_layouts_search_per_call_and_memoise_nothing() -> None:
-    k = fragmented(64)
+    k = fragmented_kernel(64)
     k.lookup.search_segments = 8  # the crossover, lowered instead of building 10^6 segments
     addresses = [pfn << SHIFT for pfn in range(256 + 8 * 64 + 16)]
     for pa in addresses * 2:  # the first pass asks enough to build the span index
@@ -278,7 +268,7 @@ def test_large_layouts_search_per_call_and_memoise_nothing() -> None:
 
 
 def test_large_layouts_see_plugs_and_unplugs() -> None:
-    k = fragmented(64)
+    k = fragmented_kernel(64)
     k.lookup.search_segments = 8
     for pa in range(0, 1024 << SHIFT, 1 << SHIFT):
         k.PHYS_TO_VM_PAGE(pa)
@@ -295,7 +285,7 @@ def test_large_layouts_see_plugs_and_unplugs() -> None:
 
 
 def test_the_span_index_is_built_only_after_enough_calls() -> None:
-    k = fragmented(64)  # 65 segments: built after 65 >> SPAN_BUILD_SHIFT asks
+    k = fragmented_kernel(64)  # 65 segments: built after 65 >> SPAN_BUILD_SHIFT asks
     k.lookup.search_segments = 8
     wanted = k.uvm_physseg_get_entries() >> lookup.SPAN_BUILD_SHIFT
     for asked in range(wanted):
@@ -371,7 +361,7 @@ def test_an_empty_span_index_holds_no_frame() -> None:
 def test_check_names_a_span_index_left_stale_by_a_hand_edit() -> None:
     """A segment edited by hand without bumping the version (as C code may) leaves the index
     stale: the lookup's check says so."""
-    k = fragmented(8)
+    k = fragmented_kernel(8)
     k.lookup.search_segments = 2
     for _ in range(2):
         k.PHYS_TO_VM_PAGE(0x1000)

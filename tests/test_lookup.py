@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from physseg import KernelAssertionError
 from physseg.netbsd import Kernel, lookup, make_kernel
 from physseg.netbsd.lookup import UNBACKED, LookupTable, PageBatch, PageLookup
+from support.layouts import fragmented_kernel
 
 SHIFT = 12
 UNIVERSE = 1024
@@ -69,18 +70,6 @@ def fixed_kernel(backend: str = "rbtree", strategy: str = "bsearch") -> Kernel:
     k = make_kernel(backend, physseg_max=32, strategy=strategy)
     for pfn in range(0, 256, 8):
         k.uvm_page_physload(pfn, pfn + 8, pfn, pfn + 8, 0)
-    return k
-
-
-def fragmented_kernel(groups: int = 16) -> Kernel:
-    """A booted rbtree kernel: A = [0, 256) and B = [256, 256 + 8 groups) with the first
-    1..7 frames of every group unplugged (the load test's fragmentation)."""
-    k = make_kernel("rbtree", physseg_max=32)
-    k.uvm_physseg_plug(0, 256)
-    k.uvm_page_init_fake(256 + 8 * groups)
-    k.uvm_physseg_plug(256, 8 * groups)
-    for g in range(groups):
-        assert k.uvm_physseg_unplug(256 + 8 * g, 1 + g % 7)
     return k
 
 
