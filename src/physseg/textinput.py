@@ -61,10 +61,9 @@ def quote_input(text: str, *, max_chars: int = QUOTE_CHARS, total_bytes: int | N
     >>> quote_input("abcdef", max_chars=3, total_bytes=10_000)
     'abc... (10,000 bytes)'
     """
-    if len(text) <= max_chars and text.isascii() and text.isprintable():
-        # nothing to escape or cut (the common case: every trace line is quoted as it is read)
-        if total_bytes is None or total_bytes <= len(text):
-            return text
+    plain = len(text) <= max_chars and text.isascii() and text.isprintable()
+    if plain and (total_bytes is None or total_bytes <= len(text)):
+        return text  # nothing to escape or cut: every trace line is quoted as it is read
     pieces: list[str] = []
     shown = 0
     used = 0
