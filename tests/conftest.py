@@ -49,6 +49,19 @@ settings.register_profile(
 settings.load_profile(os.environ.get(PROFILE_ENV, "ci"))
 
 
+EAGER_SHARE = 3
+"""The eager page mode runs the stateful model tests with a third of the lazy mode's examples:
+lazy is the default and the harder representation (runs and chunks); eager, plain numpy, is
+kept in agreement by these runs and by test_model_compare's lazy-vs-eager lockstep. Running both
+at full budget made the suite 3 minutes longer."""
+
+
+def mode_examples(examples: int, page_mode: str) -> int:
+    """The stateful budget ``examples`` for ``page_mode``: all of it for lazy, a third
+    (at least 5) for eager."""
+    return examples if page_mode == "lazy" else max(5, examples // EAGER_SHARE)
+
+
 @pytest.fixture(scope="module", params=["lazy", "eager"])
 def page_mode(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a module's tests twice: with lazy page arrays, then with eager ones. Every

@@ -37,6 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import mode_examples
 from physseg import KernelAssertionError, KernelPanic
 from physseg.core.alloc import FailingAllocator
 from physseg.netbsd import Kernel, RBTreeKernel, make_kernel
@@ -445,27 +446,34 @@ def failed(result: object) -> bool:
     return result is False
 
 
-def machine_settings() -> settings:
-    """The profile's budget split over the configurations (see ``tests/conftest.py``)."""
+def machine_settings(page_mode: str) -> settings:
+    """The profile's budget split over the configurations, and between the page modes (see
+    ``tests/conftest.py``)."""
     base = settings.default
-    return settings(base, max_examples=base.max_examples * 2 // 5)
+    return settings(base, max_examples=mode_examples(base.max_examples * 2 // 5, page_mode))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
-def test_kernel_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: KernelMachine(config), settings=machine_settings())
+def test_kernel_agrees_with_the_naive_model(config: Config, page_mode: str) -> None:
+    run_state_machine_as_test(lambda: KernelMachine(config), settings=machine_settings(page_mode))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
-def test_booted_kernel_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: BootedKernelMachine(config), settings=machine_settings())
+def test_booted_kernel_agrees_with_the_naive_model(config: Config, page_mode: str) -> None:
+    run_state_machine_as_test(
+        lambda: BootedKernelMachine(config), settings=machine_settings(page_mode)
+    )
 
 
 @pytest.mark.parametrize(
     "config", [c for c in CONFIGS if c.backend == "rbtree"], ids=lambda c: c.ident
 )
-def test_kernel_under_allocation_faults_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: FaultyKernelMachine(config), settings=machine_settings())
+def test_kernel_under_allocation_faults_agrees_with_the_naive_model(
+    config: Config, page_mode: str
+) -> None:
+    run_state_machine_as_test(
+        lambda: FaultyKernelMachine(config), settings=machine_settings(page_mode)
+    )
 
 
 @pytest.mark.parametrize("backend", ["rbtree", "static"])

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import mode_examples
 from physseg import (
     BootPhaseError,
     CapacityError,
@@ -419,10 +420,13 @@ class PhysMemMachine(RuleBasedStateMachine):
         assert (snapshot.booted, snapshot.npages) == (model.booted, model.npages)
 
 
-def machine_settings() -> settings:
-    """The profile's budget split over the configurations (see ``tests/conftest.py``)."""
+def machine_settings(page_mode: str) -> settings:
+    """The profile's budget split over the configurations, and between the page modes (see
+    ``tests/conftest.py``)."""
     base = settings.default
-    return settings(base, max_examples=max(10, base.max_examples * 3 // 10))
+    return settings(
+        base, max_examples=mode_examples(max(10, base.max_examples * 3 // 10), page_mode)
+    )
 
 
 class BootedPhysMemMachine(PhysMemMachine):
@@ -475,17 +479,23 @@ class FaultyPhysMemMachine(BootedPhysMemMachine):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
-def test_physmem_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: PhysMemMachine(config), settings=machine_settings())
+def test_physmem_agrees_with_the_naive_model(config: Config, page_mode: str) -> None:
+    run_state_machine_as_test(lambda: PhysMemMachine(config), settings=machine_settings(page_mode))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.ident)
-def test_booted_physmem_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: BootedPhysMemMachine(config), settings=machine_settings())
+def test_booted_physmem_agrees_with_the_naive_model(config: Config, page_mode: str) -> None:
+    run_state_machine_as_test(
+        lambda: BootedPhysMemMachine(config), settings=machine_settings(page_mode)
+    )
 
 
 @pytest.mark.parametrize(
     "config", [c for c in CONFIGS if c.backend == "rbtree"], ids=lambda c: c.ident
 )
-def test_physmem_under_allocation_faults_agrees_with_the_naive_model(config: Config) -> None:
-    run_state_machine_as_test(lambda: FaultyPhysMemMachine(config), settings=machine_settings())
+def test_physmem_under_allocation_faults_agrees_with_the_naive_model(
+    config: Config, page_mode: str
+) -> None:
+    run_state_machine_as_test(
+        lambda: FaultyPhysMemMachine(config), settings=machine_settings(page_mode)
+    )
