@@ -28,9 +28,10 @@ must be in address order without overlap, as lsmem prints them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 from physseg.memmap._text import (
@@ -109,9 +110,11 @@ def parse_lsmem(text: MapText, source: str = "<string>") -> MemMap:
         if stripped.startswith("{"):
             table = _parse_json(line, lines, source)
         elif _PAIR.match(stripped):
-            table = _parse_pairs(line_no, line, lines, source)
+            table = _parse_pairs(itertools.chain([(line_no, line)], lines), source)
         else:
-            table = _parse_table(line_no, line, lines, source)
+            table = _parse_table(itertools.chain([(line_no, line)], lines), source)
+        if not table:
+            break
         return MemMap(table, "lsmem", source)
     raise MemMapParseError(source, 0, "", "no lsmem rows")
 
@@ -148,52 +151,31 @@ def _parse_json(first: str, lines: Iterator[tuple[int, str]], source: str) -> Ra
             _row(table, range_text, state, source, 1, range_text)
         except MemMapParseError as exc:
             raise MemMapParseError(source, 0, "", f"{where}: {exc.reason}") from None
-    if not table:
-        raise MemMapParseError(source, 0, "", "no lsmem rows")
     return table
 
 
-def _parse_pairs(
-    line_no: int, line: str, lines: Iterator[tuple[int, str]], source: str
-) -> RangeTable:
+def _parse_pairs(lines: Iterable[tuple[int, str]], source: str) -> RangeTable:
     """``lsmem -P``: ``KEY="value"`` rows, from the first one on."""
     table = RangeTable()
-    while True:
-        if not is_blank_or_comment(line) and not _SUMMARY.fullmatch(line.strip()):
-            if not _PAIRS_LINE.fullmatch(line):
-                raise MemMapParseError(
-                    source, line_no, line, 'not an lsmem -P row (KEY="value" pairs)'
-                )
-            values = dict(_PAIR.findall(line))
-            if "RANGE" not in values or "STATE" not in values:
-                raise MemMapParseError(
-                    source, line_no, line, "an lsmem -P row needs RANGE and STATE"
-                )
-            _row(table, values["RANGE"], values["STATE"], source, line_no, line)
-        following = next(lines, None)
-        if following is None:
-            break
-        line_no, line = following
-    if not table:
-        raise MemMapParseError(source, 0, "", "no lsmem rows")
+    for line_no, line in lines:
+        if is_blank_or_comment(line) or _SUMMARY.fullmatch(line.strip()):
+            continue
+        if not _PAIRS_LINE.fullmatch(line):
+            raise MemMapParseError(source, line_no, line, 'not an lsmem -P row (KEY="value" pairs)')
+        values = dict(_PAIR.findall(line))
+        if "RANGE" not in values or "STATE" not in values:
+            raise MemMapParseError(source, line_no, line, "an lsmem -P row needs RANGE and STATE")
+        _row(table, values["RANGE"], values["STATE"], source, line_no, line)
     return table
 
 
-def _parse_table(
-    line_no: int, line: str, lines: Iterator[tuple[int, str]], source: str
-) -> RangeTable:
+def _parse_table(lines: Iterable[tuple[int, str]], source: str) -> RangeTable:
     """The table (default or ``--raw``), from its first line on."""
     table = RangeTable()
     seen_header = False
-    while True:
+    for line_no, line in lines:
         if not is_blank_or_comment(line):
             seen_header = _table_line(table, seen_header, line_no, line, source)
-        following = next(lines, None)
-        if following is None:
-            break
-        line_no, line = following
-    if not table:
-        raise MemMapParseError(source, 0, "", "no lsmem rows")
     return table
 
 
