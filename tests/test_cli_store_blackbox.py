@@ -264,32 +264,35 @@ def _newer_schema(path: Path, booted: bytes) -> Path:
     return path
 
 
+def _columns(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Every (table, column) of the database, whatever the schema."""
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return [
+        (table, row[1]) for table in tables for row in db.execute(f'PRAGMA table_info("{table}")')
+    ]
+
+
 def _every_text_value(replace: Callable[[str], str]) -> Callable[[Path, bytes], Path]:
     """Rewrite every TEXT cell of every table (whatever the schema) with ``replace``."""
 
     def make(path: Path, booted: bytes) -> Path:
         path.write_bytes(booted)
         with contextlib.closing(sqlite3.connect(path)) as db, db:
-            tables = [
-                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            ]
-            for table in tables:
-                columns = [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]
-                for column in columns:
-                    db.execute(
-                        f'UPDATE "{table}" SET "{column}" = ? WHERE typeof("{column}") = ?',
-                        (None, "null"),
-                    )
-                    rows = db.execute(
-                        f'SELECT rowid, "{column}" FROM "{table}" WHERE typeof("{column}") = ?',
-                        ("text",),
-                    ).fetchall()
-                    for rowid, value in rows:
-                        with contextlib.suppress(sqlite3.IntegrityError):  # keys stay unique
-                            db.execute(
-                                f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
-                                (replace(value), rowid),
-                            )
+            for table, column in _columns(db):
+                db.execute(
+                    f'UPDATE "{table}" SET "{column}" = ? WHERE typeof("{column}") = ?',
+                    (None, "null"),
+                )
+                rows = db.execute(
+                    f'SELECT rowid, "{column}" FROM "{table}" WHERE typeof("{column}") = ?',
+                    ("text",),
+                ).fetchall()
+                for rowid, value in rows:
+                    with contextlib.suppress(sqlite3.IntegrityError):  # keys stay unique
+                        db.execute(
+                            f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
+                            (replace(value), rowid),
+                        )
         return path
 
     return make
@@ -299,15 +302,11 @@ def _every_blob(payload: bytes) -> Callable[[Path, bytes], Path]:
     def make(path: Path, booted: bytes) -> Path:
         path.write_bytes(booted)
         with contextlib.closing(sqlite3.connect(path)) as db, db:
-            tables = [
-                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            ]
-            for table in tables:
-                for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
-                    db.execute(
-                        f'UPDATE "{table}" SET "{column}" = ? WHERE typeof("{column}") = ?',
-                        (payload, "blob"),
-                    )
+            for table, column in _columns(db):
+                db.execute(
+                    f'UPDATE "{table}" SET "{column}" = ? WHERE typeof("{column}") = ?',
+                    (payload, "blob"),
+                )
         return path
 
     return make
