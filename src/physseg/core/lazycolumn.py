@@ -225,12 +225,7 @@ class LazyColumn:
         return out
 
     def _evaluate(self, base: int, step: int, n: int) -> npt.NDArray[Any]:
-        if step == 0:
-            return np.full(n, self._wrap(base), dtype=self.dtype)
-        ramp = np.arange(n, dtype=np.uint64)
-        ramp *= np.uint64(step % (1 << 64))
-        ramp += np.uint64(base % (1 << 64))
-        return ramp.astype(self.dtype)
+        return _affine(base, step, n, self.dtype)
 
     def _take(self, idx: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         out = np.zeros(idx.size, dtype=self.dtype)
@@ -377,6 +372,17 @@ def _by_chunk(idx: npt.NDArray[np.int64]) -> Iterator[tuple[int, npt.NDArray[np.
         yield c, order[bounds[k] : bounds[k + 1]]
 
 
+def _affine(base: int, step: int, n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """``base + step * i`` for ``i`` in ``[0, n)``, wrapped into ``dtype`` (two's complement,
+    as C stores it)."""
+    if step == 0:
+        return np.full(n, base % (1 << 64), dtype=np.uint64).astype(dtype)
+    ramp = np.arange(n, dtype=np.uint64)
+    ramp *= np.uint64(step % (1 << 64))
+    ramp += np.uint64(base % (1 << 64))
+    return ramp.astype(dtype)
+
+
 def column_fill(col: Column, lo: int, hi: int, base: int, step: int) -> None:
     """Entries ``[lo, hi)`` of ``col`` become ``base + step * (i - lo)``, wrapping in the
     dtype. Lazy: one run (none when it is all zeros), written also into the materialised
@@ -396,13 +402,7 @@ def column_fill(col: Column, lo: int, hi: int, base: int, step: int) -> None:
         return
     for a in range(lo, hi, _WINDOW):
         b = min(hi, a + _WINDOW)
-        if step == 0:
-            col[a:b] = np.array(base % (1 << 64), dtype=np.uint64).astype(col.dtype)
-            continue
-        ramp = np.arange(a - lo, b - lo, dtype=np.uint64)
-        ramp *= np.uint64(step % (1 << 64))
-        ramp += np.uint64(base % (1 << 64))
-        col[a:b] = ramp.astype(col.dtype)
+        col[a:b] = _affine(base + step * (a - lo), step, b - a, col.dtype)
 
 
 def column_or(col: Column, lo: int, hi: int, bits: int) -> None:
@@ -450,10 +450,7 @@ def column_first_mismatch(col: Column, lo: int, hi: int, base: int, step: int) -
         return -1
     for a in range(lo, hi, _WINDOW):
         b = min(hi, a + _WINDOW)
-        ramp = np.arange(a - lo, b - lo, dtype=np.uint64)
-        ramp *= np.uint64(step % (1 << 64))
-        ramp += np.uint64(base % (1 << 64))
-        wrong = np.flatnonzero(col[a:b] != ramp.astype(col.dtype))
+        wrong = np.flatnonzero(col[a:b] != _affine(base + step * (a - lo), step, b - a, col.dtype))
         if wrong.size:
             return a + int(wrong[0])
     return -1
