@@ -30,7 +30,6 @@ def _environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(HOME=str(home), COLUMNS="80", NO_COLOR="1", TERM="dumb")
-    env.pop("PHYSSEG_STATE", None)
     return env
 
 
