@@ -58,18 +58,19 @@ def run(args: argparse.Namespace) -> int:
         state = str(Path(directory) / DEFAULT_STATE_PATH)
         for number, (what, argv) in enumerate(SCRIPT, start=1):
             command = f"physseg {' '.join(argv)}"
+            printed = io.StringIO()
             if args.json:
-                printed = io.StringIO()
                 with contextlib.redirect_stdout(printed):
                     status = main([*argv, "--state", state, "--json"])
-                output = json.loads(printed.getvalue()) if status == 0 else None
-                steps.append({"step": number, "what": what, "command": command, "output": output})
             else:
                 print(f"\n# {number}. {what}")
                 print(f"$ {command}", flush=True)
                 status = main([*argv, "--state", state])
             if status != 0:
                 raise CommandError(f"demo step {number} ({command}) failed")
+            if args.json:
+                output = json.loads(printed.getvalue())
+                steps.append({"step": number, "what": what, "command": command, "output": output})
     if args.json:
         print_json({"steps": steps})
         return 0
