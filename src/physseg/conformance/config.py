@@ -1,0 +1,81 @@
+"""The build configurations the conformance check runs: the compile-time knobs of
+``uvm_physseg.c`` (``UVM_HOTPLUG``, ``VM_PHYSSEG_MAX``, ``VM_PHYSSEG_STRAT``) and the model
+kernel that stands for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from physseg.netbsd import Kernel
+from physseg.netbsd.constants import STRATEGIES
+
+BACKENDS: Final = ("rbtree", "static")
+"""``rbtree`` is ``UVM_HOTPLUG`` defined; ``static`` the ``vm_physmem[]`` array."""
+PHYSSEG_MAXES: Final = (1, 2, 32)
+STRATEGY_NAMES: Final = ("random", "bsearch", "bigfirst")
+NFREELIST: Final = 4
+"""``VM_NFREELIST`` of every build (free lists 0..3, ``VM_FREELIST_DEFAULT`` 0)."""
+PAGE_SHIFT: Final = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One build: ``backend`` (``rbtree``/``static``), ``physseg_max`` (``VM_PHYSSEG_MAX``,
+    >= 1) and ``strategy`` (``random``/``bsearch``/``bigfirst``)."""
+
+    backend: str
+    physseg_max: int
+    strategy: str
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if not isinstance(self.physseg_max, int) or self.physseg_max < 1:
+            raise ValueError(f"physseg_max must be an int >= 1, not {self.physseg_max!r}")
+        if self.strategy not in STRATEGY_NAMES:
+            raise ValueError(f"strategy must be one of {STRATEGY_NAMES}, not {self.strategy!r}")
+
+    @property
+    def name(self) -> str:
+        """``rbtree-max32-bsearch``: what tables, JSON and ``--config`` call it. O(1)."""
+        return f"{self.backend}-max{self.physseg_max}-{self.strategy}"
+
+    @property
+    def strat(self) -> int:
+        """``VM_PHYSSEG_STRAT``: ``VM_PSTRAT_RANDOM`` 1, ``BSEARCH`` 2, ``BIGFIRST`` 3. O(1)."""
+        return STRATEGIES[self.strategy]
+
+    def defines(self) -> list[str]:
+        """The compiler's ``-D`` flags for this build: ``PSC_UVM_HOTPLUG`` (1/0),
+        ``PSC_VM_PHYSSEG_MAX`` and ``PSC_VM_PHYSSEG_STRAT``. O(1)."""
+        return [
+            f"-DPSC_UVM_HOTPLUG={int(self.backend == 'rbtree')}",
+            f"-DPSC_VM_PHYSSEG_MAX={self.physseg_max}",
+            f"-DPSC_VM_PHYSSEG_STRAT={self.strat}",
+        ]
+
+    def kernel(self) -> Kernel:
+        """A fresh model kernel of this build (4 KiB pages, four free lists). O(1)."""
+        return Kernel(
+            self.backend, self.physseg_max, self.strategy, NFREELIST, PAGE_SHIFT, lazy_pages=False
+        )
+
+    @classmethod
+    def parse(cls, name: str) -> Config:
+        """The configuration called ``name`` (``rbtree-max32-bsearch``). O(1). Raises
+        ``ValueError`` for a name not of that form."""
+        parts = name.split("-")
+        if len(parts) != 3 or not parts[1].startswith("max") or not parts[1][3:].isdigit():
+            raise ValueError(f"a configuration is BACKEND-maxN-STRATEGY, not {name!r}")
+        return cls(parts[0], int(parts[1][3:]), parts[2])
+
+
+ALL_CONFIGS: Final = tuple(
+    Config(backend, physseg_max, strategy)
+    for backend in BACKENDS
+    for physseg_max in PHYSSEG_MAXES
+    for strategy in STRATEGY_NAMES
+)
+"""The 18 builds: both backends, ``VM_PHYSSEG_MAX`` 1, 2 and 32, and the three strategies."""
