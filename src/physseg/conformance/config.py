@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from physseg.netbsd import Kernel
+from physseg.netbsd import Kernel, make_kernel
 from physseg.netbsd.constants import STRATEGIES
 
 BACKENDS: Final = ("rbtree", "static")
@@ -58,7 +58,7 @@ class Config:
 
     def kernel(self) -> Kernel:
         """A fresh model kernel of this build (4 KiB pages, four free lists). O(1)."""
-        return Kernel(
+        return make_kernel(
             self.backend, self.physseg_max, self.strategy, NFREELIST, PAGE_SHIFT, lazy_pages=False
         )
 
