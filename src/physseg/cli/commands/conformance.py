@@ -199,11 +199,10 @@ def run(args: argparse.Namespace) -> int:
     except (BuildError, LoadError, TreeError, ValueError) as exc:
         print(f"physseg conformance: {exc}", file=sys.stderr)
         return 2
-    err = Console(stderr=True)
     reports: list[ConfigReport] = []
     for target in targets:
         if not args.json:
-            err.print(f"checking {target.config.name}: {target.description}", highlight=False)
+            print(f"checking {target.config.name}: {target.description}", file=sys.stderr)
         try:
             reports.append(
                 check(target, args.sequences, args.seed, args.hang_timeout, atf=args.atf)
