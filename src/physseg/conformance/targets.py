@@ -53,7 +53,7 @@ def netbsd_target(tree: Path, config: Config, *, extent_testing: bool = False) -
     O(build). Raises :class:`TreeError` for a tree without the six files,
     :class:`~physseg.conformance.build.BuildError` and
     :class:`~physseg.conformance.clib.LoadError`."""
-    from physseg.conformance import netbsd_tree  # type: ignore[attr-defined]
+    from physseg.conformance import netbsd_tree
 
     missing = netbsd_tree.missing(tree)
     if missing:
