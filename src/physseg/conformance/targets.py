@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from physseg.conformance import netbsd_tree
 from physseg.conformance.build import build_runtime, build_shared, csrc
 from physseg.conformance.check import Target
 from physseg.conformance.clib import CLibrary, load_runtime
@@ -53,7 +54,6 @@ def netbsd_target(tree: Path, config: Config, *, extent_testing: bool = False) -
     O(build). Raises :class:`TreeError` for a tree without the six files,
     :class:`~physseg.conformance.build.BuildError` and
     :class:`~physseg.conformance.clib.LoadError`."""
-    from physseg.conformance import netbsd_tree
 
     missing = netbsd_tree.missing(tree)
     if missing:
