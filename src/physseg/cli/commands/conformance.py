@@ -144,7 +144,9 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     ]
     if args.revision is not None:
         targets = [
-            Target(t.config, t.description, t.machine, t.set_abort_fd, args.revision)
+            Target(
+                t.config, t.description, t.machine, t.set_abort_fd, args.revision, t.extent_testing
+            )
             for t in targets
         ]
     return targets
@@ -185,8 +187,8 @@ def _details(reports: list[ConfigReport], repro_dir: Path | None) -> list[str]:
         for name, (count, example) in r.explained.items():
             cause = example.explained_by
             assert cause is not None
-            lines.append(f"EXPLAINED {r.config}: {count} sequence(s), {name}: expected for")
-            lines.append(f"  revision {r.revision}: {cause.explanation}")
+            lines.append(f"EXPLAINED {r.config}: {count} sequence(s), {name},")
+            lines.append(f"  {cause.expected(r.revision)}: {cause.explanation}")
     return lines
 
 
