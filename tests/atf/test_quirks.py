@@ -3,7 +3,8 @@ each where the Kernel face shows the behaviour, named ``test_quirk_NN_<what it s
 
 The Kernel face reproduces the C code, warts included; these tests pin the warts down so that a
 "fix" in the engine is a visible, deliberate change. (The Pythonic PhysMem face validates its
-input instead and is tested elsewhere.)
+input instead and is tested elsewhere; quirk 38 is the exception: the face's and the command
+line's refusal of the plug the kernel would never return from sit beside the Kernel face's hang.)
 """
 
 from __future__ import annotations
