@@ -7,8 +7,8 @@ Three families live here:
   whatever the kernel's would be at that point. Each carries a :class:`Reason` code beside the
   kernel's own text, so a caller that needs to know *why* reads ``exc.reason``.
   ``KernelHang`` is the third kernel abort: a call the kernel would never return from (it
-  loops for ~2**57 iterations, quirk 38). The engine raises it before changing anything, so the
-  state is the one before the call.
+  loops for ~2**57 iterations, quirk 38). The engine raises it with the kernel as it was before
+  the call (what the call had done so far is rolled back).
 * ``PhysSegError`` and its subclasses are what the Pythonic face (:class:`physseg.PhysMem`) and
   the policies over it raise for a call they refuse; the state is left exactly as it was.
   Each carries the operation, the range in PFNs and the page shift, a :class:`Reason` and the
@@ -133,7 +133,7 @@ class KernelHang(Exception):
     every size it tries for ~2**57 iterations (quirk 38). Fields: ``op``, ``pfn`` and ``pages``
     (the call's arguments, a PFN and a page count), ``npages`` (``uvmexp.npages``, in pages)
     and ``reason``; ``slabpages`` is where the loop starts. The message is rendered from them.
-    The engine raises it before changing anything."""
+    The engine raises it with the kernel as it was before the call."""
 
     def __init__(
         self, op: str, pfn: int, pages: int, npages: int, reason: Reason = Reason.KERNEL_HANG
