@@ -154,7 +154,8 @@ def _targets(args: argparse.Namespace) -> list[Target]:
 
 def _table(reports: list[ConfigReport]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="physseg conformance")
-    for column in ("configuration", "ATF", "sequences", "calls", "divergences", "explained", "s"):
+    columns = ("configuration", "scenarios", "sequences", "calls", "divergences", "explained", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for r in reports:
         explained = sum(count for count, _ in r.explained.values())
