@@ -22,7 +22,7 @@ from physseg import (
 )
 from physseg.cli import main as cli_main
 from physseg.cli.store import read_machine
-from physseg.errors import Reason
+from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError, Reason
 from physseg.netbsd import (
     EAGAIN,
     ENOMEM,
@@ -668,3 +668,31 @@ def test_quirk_38_the_command_line_refuses_it_in_one_line(
     assert "never return" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert read_machine(tmp_path / "physseg-machine.db").operations == operations
+
+
+def test_quirk_39_a_plug_larger_than_a_slab_scans_on_past_it(rbtree_kernel: RBTreeKernel) -> None:
+    """With DIAGNOSTIC, NetBSD's extent_alloc() panics "bad size" on a request larger than the
+    whole extent, and a run-time plug's scavenging walk asks every slab it meets: a plug larger
+    than any existing slab panics there. physseg, like a kernel without DIAGNOSTIC (and the
+    _EXTENT_TESTING build), finds no room in that slab and goes on to a brand-new one."""
+    k = rbtree_kernel
+    physload(k, (0, 4, 0, 4))
+    k.uvm_page_init_fake(4)  # the boot slab: exactly 4 entries, all used
+    ok, small = k.uvm_physseg_plug(100, 4)  # a second slab of npages = 4 entries
+    assert ok and k.uvmexp.npages == 8
+    boot_ext = ext_of(k.seg(k.uvm_physseg_get_first()))
+    with pytest.raises((ExtentNoSpaceError, ExtentNoDescriptorError)):
+        boot_ext.extent.alloc(6)  # larger than the whole extent: no room (MAX 1: no descriptor)
+
+    ok, big = k.uvm_physseg_plug(200, 6)  # the C kernel with DIAGNOSTIC panics in this walk
+
+    assert ok
+    page = k.uvm_physseg_get_pg(big, 0)
+    assert page is not None
+    slabs = {
+        k.uvm_physseg_get_pg(h, 0).slab.ident  # type: ignore[union-attr]
+        for h in (k.uvm_physseg_get_first(), small, big)
+    }
+    assert len(slabs) == 3  # a brand-new slab, sized from npages (8)
+    assert page.slab.npages == 8 and k.uvmexp.npages == 14
+    k.check()
