@@ -13,7 +13,8 @@ The child of one case replays the case's kernel (``segment_columns()``: spans, a
 free lists, in the kernel's order): ``psc_boot``; ``psc_physload`` of every segment (of the
 first one only above :data:`BOOT_LOAD_LIMIT` segments); ``psc_page_init`` with as many pages as
 the spans hold; ``psc_plug`` of the segments not loaded at boot. Then it answers requests, n
-addresses in, the nanoseconds ``psc_bench_lookup`` measured (``CLOCK_MONOTONIC``, in C) out. A
+addresses in, the nanoseconds ``psc_bench_lookup`` measured (``CLOCK_MONOTONIC``, in C) and the
+thread CPU time around the call out. A
 panic, a KASSERT, a signal, an exit or a time limit ends the child; the comparator raises
 :class:`~physseg.errors.CComparatorError` and the benchmark goes on without it.
 """
@@ -72,6 +73,7 @@ LOOKUP_TIMEOUT: Final = 120.0
 BUILD_WORKERS: Final = 2
 """Compilers run at once when the builds are prepared (the machine kind has 2 cores)."""
 _WORD: Final = struct.Struct("<Q")
+_PAIR: Final = struct.Struct("<QQ")
 _FAILURES: Final = (BuildError, LoadError, TreeError, OSError, ValueError, ImportError)
 """What preparing a C side may raise: each becomes the one-line reason C is not measured."""
 
@@ -145,24 +147,13 @@ class CSide:
         """Whether C stands beside the kernel ``build`` in this run. O(1)."""
         return build in self.builds
 
-    def start(self, name: str, build: str, kernel: Kernel) -> CLookup:
-        """A forked child holding ``kernel``'s layout in the C build prepared for ``build``,
-        ready to time lookups; ``name`` is the implementation's name in the reports.
-        O(segments) in the child. Raises ``KeyError`` for a build or size that was not
-        prepared and :class:`~physseg.errors.CComparatorError` when the replay fails."""
-        columns = kernel.segment_columns()
-        target = self._targets[(build, physseg_max_for(len(columns.start)))]
-        spans = list(
-            zip(
-                columns.start.tolist(),
-                columns.end.tolist(),
-                columns.avail_start.tolist(),
-                columns.avail_end.tolist(),
-                columns.free_list.tolist(),
-                strict=True,
-            )
-        )
-        return CLookup(name, target, spans)
+    def spawn(self, name: str, build: str, segments: int) -> CLookup:
+        """A forked child of the C build prepared for ``build`` and ``segments`` segments,
+        waiting for its layout (:meth:`CLookup.replay`); ``name`` is the implementation's name
+        in the reports. Fork it before the case's kernels are built: the child then shares
+        little of this process's memory, and this process's later writes copy few pages.
+        O(1). Raises ``KeyError`` for a build or size that was not prepared."""
+        return CLookup(name, self._targets[(build, physseg_max_for(segments))])
 
 
 def _target(netbsd_src: Path | None, build: str, physseg_max: int) -> Target:
@@ -175,28 +166,25 @@ def _target(netbsd_src: Path | None, build: str, physseg_max: int) -> Target:
     return target
 
 
-Span = tuple[int, int, int, int, int]
-
-
 class CLookup:
-    """One case's layout in a C library, in a forked child that times lookups on request.
-    ``replay_s`` is the wall time the child took to build the layout (boot, loads, page
-    arrays). Close it (or use it as a context manager) to end the child."""
+    """A C library in a forked child: given a layout (:meth:`replay`), it times lookups on
+    request (:meth:`time_lookups`). ``replay_s`` is the wall time the layout took (boot, loads,
+    page arrays, plugs). Close it (or use it as a context manager) to end the child."""
 
     __slots__ = ("_abort", "_pid", "_replies", "_requests", "name", "replay_s")
 
-    def __init__(self, name: str, target: Target, spans: list[Span]) -> None:
+    def __init__(self, name: str, target: Target) -> None:
         self.name = name
+        self.replay_s = 0.0
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
         abort_r, abort_w = os.pipe()
-        started = time.perf_counter()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the forked child
             os.close(requests_w)
             os.close(replies_r)
             os.close(abort_r)
-            _serve(target, spans, requests_r, replies_w, abort_w)
+            _serve(target, requests_r, replies_w, abort_w)
         os.close(requests_r)
         os.close(replies_w)
         os.close(abort_w)
@@ -204,7 +192,25 @@ class CLookup:
         self._requests = requests_w
         self._replies = replies_r
         self._abort = abort_r
-        self._receive("replay", REPLAY_TIMEOUT)
+
+    def replay(self, kernel: Kernel) -> None:
+        """Build ``kernel``'s layout in the child (its ``segment_columns()``, in its order).
+        O(segments). Raises :class:`~physseg.errors.CComparatorError` when the child fails,
+        does not finish within :data:`REPLAY_TIMEOUT` seconds, or was closed."""
+        columns = kernel.segment_columns()
+        rows = np.stack(
+            [
+                columns.start,
+                columns.end,
+                columns.avail_start,
+                columns.avail_end,
+                columns.free_list,
+            ],
+            axis=1,
+        ).astype(np.uint64)
+        started = time.perf_counter()
+        self._send("replay", rows)
+        self._receive("replay", REPLAY_TIMEOUT)  # (0, 0): the layout is in place
         self.replay_s = time.perf_counter() - started
 
     @property
@@ -218,19 +224,28 @@ class CLookup:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def time_ns(self, addresses: npt.NDArray[np.uint64]) -> int:
-        """Nanoseconds the C library took for one ``PHYS_TO_VM_PAGE`` of every address (byte
-        addresses), as ``psc_bench_lookup`` measured them in the child. O(len(addresses)).
-        Raises :class:`~physseg.errors.CComparatorError` when the child fails or does not
-        answer within :data:`LOOKUP_TIMEOUT` seconds, or was closed."""
+    def time_lookups(self, addresses: npt.NDArray[np.uint64]) -> tuple[int, int]:
+        """``(cpu_ns, wall_ns)`` the C library took for one ``PHYS_TO_VM_PAGE`` of every
+        address (byte addresses): ``wall_ns`` is what ``psc_bench_lookup`` measured in C
+        (``CLOCK_MONOTONIC``), ``cpu_ns`` the lesser of it and the child thread's CPU time
+        around the call (which leaves out the time other processes held the CPU, as the
+        Python series do, at the cost of the call's own overhead, well under a
+        microsecond). O(len(addresses)). Raises :class:`~physseg.errors.CComparatorError`
+        when the child fails or does not answer within :data:`LOOKUP_TIMEOUT` seconds, or
+        was closed."""
+        self._send("lookup", addresses)
+        wall_ns, thread_ns = self._receive("lookup", LOOKUP_TIMEOUT)
+        return min(wall_ns, thread_ns), wall_ns
+
+    def _send(self, stage: str, words: npt.NDArray[np.uint64]) -> None:
+        """One request: its row count, then the rows as little-endian 64-bit words."""
         if self._pid is None:
-            raise CComparatorError(self.name, "lookup", "the child was closed")
-        data = np.ascontiguousarray(addresses, dtype=np.uint64)
+            raise CComparatorError(self.name, stage, "the child was closed")
+        data = np.ascontiguousarray(words, dtype="<u8")
         try:
             _write_all(self._requests, _WORD.pack(len(data)) + data.tobytes())
         except OSError as exc:
-            raise self._failure("lookup", f"the child stopped reading ({exc.strerror})") from None
-        return self._receive("lookup", LOOKUP_TIMEOUT)
+            raise self._failure(stage, f"the child stopped reading ({exc.strerror})") from None
 
     def close(self) -> None:
         """End the child (a zero-length request) and reap it. O(1). Raises nothing."""
@@ -245,20 +260,20 @@ class CLookup:
         for fd in (self._requests, self._replies, self._abort):
             os.close(fd)
 
-    def _receive(self, stage: str, timeout: float) -> int:
+    def _receive(self, stage: str, timeout: float) -> tuple[int, int]:
         deadline = time.monotonic() + timeout
         buffer = b""
-        while len(buffer) < _WORD.size:
+        while len(buffer) < _PAIR.size:
             remaining = deadline - time.monotonic()
             ready = select.select([self._replies], [], [], max(0.0, remaining))[0]
             if not ready:
                 raise self._failure(stage, f"no answer within {timeout:g} s", kill=True)
-            chunk = os.read(self._replies, _WORD.size - len(buffer))
+            chunk = os.read(self._replies, _PAIR.size - len(buffer))
             if not chunk:
                 raise self._failure(stage, "")
             buffer += chunk
-        value: int = _WORD.unpack(buffer)[0]
-        return value
+        first, second = _PAIR.unpack(buffer)
+        return first, second
 
     def _failure(self, stage: str, detail: str, *, kill: bool = False) -> CComparatorError:
         """Reap the failed child and say what ended it."""
@@ -290,11 +305,14 @@ def _ending(status: int, message: str) -> str:
 
 
 def _serve(  # pragma: no cover - runs in the forked child
-    target: Target, spans: list[Span], requests: int, replies: int, abort: int
+    target: Target, requests: int, replies: int, abort: int
 ) -> None:
     try:
         if target.set_abort_fd is not None:
             target.set_abort_fd(abort)
+        (count,) = _WORD.unpack(_read_exact(requests, _WORD.size))
+        words = struct.unpack(f"<{5 * count}Q", _read_exact(requests, 5 * count * _WORD.size))
+        spans = [words[i : i + 5] for i in range(0, len(words), 5)]
         machine = target.machine()
         assert isinstance(machine, CMachine)
         dll = machine.dll
@@ -307,7 +325,7 @@ def _serve(  # pragma: no cover - runs in the forked child
         for start, end, *_ in spans[len(boot) :]:
             if not dll.psc_plug(start, end - start, ctypes.byref(handle)):
                 raise RuntimeError(f"psc_plug({start:#x}, {end - start}) refused")
-        _write_all(replies, _WORD.pack(0))
+        _write_all(replies, _PAIR.pack(0, 0))
         bench = dll.psc_bench_lookup
         while True:
             (count,) = _WORD.unpack(_read_exact(requests, _WORD.size))
@@ -315,8 +333,9 @@ def _serve(  # pragma: no cover - runs in the forked child
                 break
             buffer = bytearray(_read_exact(requests, count * _WORD.size))
             addresses = (ctypes.c_uint64 * count).from_buffer(buffer)
+            started = time.thread_time_ns()
             elapsed = bench(ctypes.addressof(addresses), count, 1)
-            _write_all(replies, _WORD.pack(elapsed))
+            _write_all(replies, _PAIR.pack(elapsed, time.thread_time_ns() - started))
     except BaseException:
         _write_all(abort, traceback.format_exc().encode(errors="replace"))
         os._exit(HARNESS_STATUS)

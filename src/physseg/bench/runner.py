@@ -12,11 +12,13 @@ clock: on a shared machine it leaves out the periods other processes hold the CP
 time would charge to physseg. Wall times are recorded next to them (``wall_times``), and the
 load average before and after a benchmark goes in its environment.
 
-A C implementation (``c-*``, with a live comparator :class:`~physseg.bench.ccompare.CSide`)
-takes its turn in the same rotation: its child times the same chunk in C and the runner adds
-the nanoseconds it reports (C's ``CLOCK_MONOTONIC``, wall time of the lookups alone) to both
-the CPU and the wall series. A C implementation that fails (a crash, a panic, a time limit) is
-dropped from the case with the reason in ``c_failures``; the case goes on.
+A C implementation (``c-*``, with a live comparator :class:`~physseg.bench.ccompare.CSide`;
+its child is forked before the case's kernels are built, then given their layout) takes its
+turn in the same rotation: its child times the same chunk in C and the runner adds what it
+reports to the CPU series (the lesser of C's ``CLOCK_MONOTONIC`` reading and the child's thread
+CPU time around the call) and to the wall series (C's reading). A C implementation that
+fails (a crash, a panic, a time limit) is dropped from the case with the reason in
+``c_failures``; the case goes on.
 """
 
 from __future__ import annotations
@@ -231,14 +233,18 @@ def run_lookup_case(
     progress = progress or NullProgress()
     result = LookupResult(case, lookups, runs, chosen)
     progress.start(f"{case.name}: building {case.segments} segments", len(chosen) + 1)
-    kernels = {}
-    for build in dict.fromkeys(impl.build for impl in chosen):
-        started = time.perf_counter()
-        kernels[build] = build_kernel(case, build, seed)
-        result.build_s[build] = time.perf_counter() - started
     c_lookups: dict[str, CLookup] = {}
     try:
-        _start_c(result, kernels, c_side, c_lookups)
+        for impl in chosen:
+            if impl.in_c:
+                assert c_side is not None
+                c_lookups[impl.name] = c_side.spawn(impl.name, impl.build, case.segments)
+        kernels = {}
+        for build in dict.fromkeys(impl.build for impl in chosen):
+            started = time.perf_counter()
+            kernels[build] = build_kernel(case, build, seed)
+            result.build_s[build] = time.perf_counter() - started
+        _replay_c(result, kernels, c_lookups)
         _time_runs(result, kernels, c_lookups, seed, progress)
     finally:
         for c_lookup in c_lookups.values():
@@ -246,22 +252,19 @@ def run_lookup_case(
     return result
 
 
-def _start_c(
-    result: LookupResult,
-    kernels: dict[str, Kernel],
-    c_side: CSide | None,
-    c_lookups: dict[str, CLookup],
+def _replay_c(
+    result: LookupResult, kernels: dict[str, Kernel], c_lookups: dict[str, CLookup]
 ) -> None:
-    """Fork a C child per C implementation of ``result`` (its replay time goes in
+    """Give each C child the layout of its build's kernel (the replay time goes in
     ``build_s``); drop one whose replay fails."""
     for impl in [impl for impl in result.impls if impl.in_c]:
-        assert c_side is not None
+        c_lookup = c_lookups[impl.name]
         try:
-            c_lookup = c_side.start(impl.name, impl.build, kernels[impl.build])
+            c_lookup.replay(kernels[impl.build])
         except CComparatorError as exc:
+            del c_lookups[impl.name]
             _drop_c(result, impl.name, exc)
             continue
-        c_lookups[impl.name] = c_lookup
         result.build_s[impl.name] = c_lookup.replay_s
 
 
@@ -290,9 +293,9 @@ def _time_runs(
         warm_chunk = Chunk(warm, warm.tolist())
         for impl in list(chosen):
             if impl.in_c:
-                ns = _time_c(result, c_lookups, impl.name, warm_chunk)
-                if ns is not None:
-                    result.warmup_s[impl.name] = ns / 1e9
+                timing = _time_c(result, c_lookups, impl.name, warm_chunk)
+                if timing is not None:
+                    result.warmup_s[impl.name] = timing[0] / 1e9
                 progress.advance(1)
                 continue
             t0 = cpu()
@@ -321,10 +324,10 @@ def _time_runs(
                 rng_list += max(0, t2 - t1 - overhead)
                 for impl in order:
                     if impl.in_c:
-                        ns = _time_c(result, c_lookups, impl.name, chunk)
-                        if ns is not None:
-                            spent[impl.name] += ns
-                            spent_wall[impl.name] += ns
+                        timing = _time_c(result, c_lookups, impl.name, chunk)
+                        if timing is not None:
+                            spent[impl.name] += timing[0]
+                            spent_wall[impl.name] += timing[1]
                         continue
                     w0 = wall()
                     t0 = cpu()
@@ -343,12 +346,13 @@ def _time_runs(
 
 def _time_c(
     result: LookupResult, c_lookups: dict[str, CLookup], name: str, chunk: Chunk
-) -> int | None:
-    """Nanoseconds C took for ``chunk``, or ``None`` once the implementation is dropped."""
+) -> tuple[int, int] | None:
+    """(CPU, wall) nanoseconds C took for ``chunk``; ``None`` once the implementation is
+    dropped."""
     if name not in c_lookups:
         return None
     try:
-        return c_lookups[name].time_ns(chunk.array)
+        return c_lookups[name].time_lookups(chunk.array)
     except CComparatorError as exc:
         del c_lookups[name]
         _drop_c(result, name, exc)
