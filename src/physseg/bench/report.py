@@ -370,8 +370,9 @@ def write_markdown(results: BenchResults, path: Path, figures: list[Path]) -> No
         "in advance) unless said; wall times are in results.json; "
         "std dev is the population standard deviation, ±95% the margin of error of the mean "
         "(Student's t). The `c-*` rows are C, timed in C over the same addresses in the same "
-        "runs (wall time of the lookups alone); x C divides a mean by the median of the C runs "
-        f"of its backend in the same case. C: {results.c_reference.caption()}.",
+        "runs (the lesser of C's monotonic clock and the child's CPU time around the call); "
+        "x C divides a mean by the median of the C runs of its backend in the same case. "
+        f"C: {results.c_reference.caption()}.",
         "",
         "## Targets",
         "",
