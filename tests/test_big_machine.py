@@ -34,16 +34,24 @@ def test_a_64_tib_machine_boots_checks_and_hot_plugs_in_little_memory(segments: 
     assert sum(slab.nbytes for slab in slabs.values()) < 1 << 20
 
 
-def test_a_boot_array_is_not_capped_but_a_run_time_slab_is() -> None:
-    """The kernel sizes a hot-plug slab from ``uvmexp.npages`` (``SLAB_PAGES_LIMIT`` caps it at
-    2**28 entries); ``uvm_page_init``'s page array is ``uvm_pageboot_alloc``'s and has no cap,
-    so a 64 TiB machine's boot array holds 2**34 entries and only its host's memory limited an
-    eager one. A plug larger than ``uvmexp.npages`` is refused (quirk 10)."""
+def test_a_run_time_slab_is_sized_from_npages_with_no_cap() -> None:
+    """The kernel sizes a brand-new hot-plug slab from ``uvmexp.npages`` and so does physseg,
+    with no cap: a 64 TiB machine's one-page plug gets a slab of 2**34 entries, a lazy array
+    that costs only the entries written. ``uvm_page_init``'s page array
+    (``uvm_pageboot_alloc``) is sized from the segments. A plug larger than
+    ``uvmexp.npages`` is refused (quirk 10)."""
     mem = PhysMem()
     mem.load(0, 64 * TIB_PAGES)
-    mem.boot(steal=False)
+    mem.boot(steal=False)  # the boot slab holds exactly the loaded pages: none to scavenge
     (info,) = mem.kernel.segment_infos()
     assert info.pgs is not None and info.pgs.slab.npages >= 64 * TIB_PAGES
+    npages = mem.npages
+    assert npages == 64 * TIB_PAGES
+    mem.plug(64 * TIB_PAGES, 1)
+    plugged = mem.kernel.segment_infos()[1]
+    assert plugged.pgs is not None
+    assert plugged.pgs.slab.npages == npages
+    assert plugged.pgs.slab.nbytes < 1 << 20
     small = PhysMem()
     small.load(0, 1 << 22)
     small.boot()

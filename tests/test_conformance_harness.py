@@ -15,9 +15,9 @@ from physseg.conformance.calls import Call
 from physseg.conformance.check import Target, check
 from physseg.conformance.compare import first_difference
 from physseg.conformance.config import ALL_CONFIGS, Config
+from physseg.conformance.known import KNOWN, applicable, parse_revision
 from physseg.conformance.model import ModelMachine
 from physseg.conformance.repro import c_reproduction
-from physseg.conformance.revisions import KNOWN, applicable, parse_revision
 from physseg.conformance.runner import HarnessError, run_forked, run_model
 from physseg.conformance.scenarios import SCENARIOS
 
@@ -214,8 +214,9 @@ def test_revision_differences_apply_by_configuration_and_revision() -> None:
     assert parse_revision("1.9") == (1, 9) and parse_revision("HEAD") is None
     assert [d.name for d in applicable(static, "1.9")] == ["static-plug-physmem"]
     assert applicable(static, "1.20") == () and applicable(static, None) == ()
-    assert applicable(RBTREE, "1.9") == ()
-    assert all(d.explanation and d.fields for d in KNOWN)
+    assert [d.name for d in applicable(RBTREE, "1.9")] == ["diagnostic-extent-alloc"]
+    assert [d.name for d in applicable(RBTREE, None, True)] == ["extent-testing-free"]
+    assert all(d.explanation and (d.fields or d.abort) for d in KNOWN)
 
 
 class NoPhysmem(ModelMachine):

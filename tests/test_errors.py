@@ -13,6 +13,7 @@ from physseg.errors import (
     CapacityError,
     InvalidArgumentError,
     KernelAssertionError,
+    KernelHang,
     KernelPanic,
     LastSegmentError,
     PhysSegError,
@@ -78,6 +79,7 @@ _KERNEL_REASONS = {
     Reason.LAST_SEGMENT,
     Reason.BOOT_PAGE_ARRAY_OOM,
     Reason.EXTENT_ALLOC_FAILED,
+    Reason.KERNEL_HANG,
 }
 
 
@@ -116,6 +118,22 @@ def test_kernel_aborts_carry_the_kernels_text_and_a_reason_code() -> None:
         k.uvm_physseg_unplug(0x100, 0x100)
     assert panic.value.reason is Reason.LAST_SEGMENT
     assert str(panic.value) == panic.value.message == "uvm_physseg_unplug: out of memory!"
+
+
+def test_a_kernel_hang_carries_the_call_and_the_page_count_it_renders_from() -> None:
+    hang = KernelHang("uvm_physseg_plug", 0x400, 8, -169)
+    assert hang.reason is Reason.KERNEL_HANG
+    assert (hang.op, hang.pfn, hang.pages, hang.npages) == ("uvm_physseg_plug", 0x400, 8, -169)
+    assert hang.slabpages == (1 << 64) - 169  # (size_t)uvmexp.npages
+    assert str(hang) == (
+        "uvm_physseg_plug(0x400, 8): uvmexp.npages is -169, so the brand-new slab loop starts"
+        " at slabpages = 0xffffffffffffff57 and every kmem_zalloc(KM_NOSLEEP) fails: the kernel"
+        " never returns (quirk 38)"
+    )
+    for twin in (copy.copy(hang), pickle.loads(pickle.dumps(hang))):
+        assert type(twin) is KernelHang
+        assert (twin.op, twin.pfn, twin.pages, twin.npages) == (hang.op, 0x400, 8, -169)
+        assert str(twin) == str(hang)
 
 
 def test_the_face_maps_kernel_aborts_by_reason_code_not_by_text() -> None:

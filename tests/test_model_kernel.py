@@ -38,12 +38,14 @@ from hypothesis.stateful import (
 )
 
 from conftest import mode_examples
-from physseg import KernelAssertionError, KernelPanic
+from physseg import KernelAssertionError, KernelHang, KernelPanic
 from physseg.core.alloc import FailingAllocator
 from physseg.netbsd import Kernel, RBTreeKernel, make_kernel
 from support.naive import (
     UNPLUG_SHAPES,
     Expected,
+    Hang,
+    Kassert,
     NaiveKernel,
     NaiveSeg,
     Panic,
@@ -59,6 +61,12 @@ UNIVERSE = 160
 """PFNs the machine uses: every segment lies below it and every PFN below it is looked up."""
 NFREELIST = 3
 MAX_SPAN = 24
+ABORTS: dict[type[Expected], type[BaseException]] = {
+    Panic: KernelPanic,
+    Kassert: KernelAssertionError,
+    Hang: KernelHang,
+}
+"""The engine's exception for each abort the model predicts."""
 
 
 def _free_list(draw: int) -> int:
@@ -138,7 +146,7 @@ class KernelMachine(RuleBasedStateMachine):
             event(f"skipped: {exc}")
             return None
         except Expected as exc:
-            with pytest.raises(KernelPanic if isinstance(exc, Panic) else KernelAssertionError):
+            with pytest.raises(ABORTS[type(exc)]):
                 act()
             event(f"abort: {type(exc).__name__} {exc}")
             if before != self.model.signature():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.naive import Kassert, NaiveExtent, NaiveKernel, Panic, Unmodelled
+from support.naive import Hang, Kassert, NaiveExtent, NaiveKernel, Panic, Unmodelled
 
 
 def test_model_extent_best_fit_prefers_the_smallest_gap_then_the_lowest() -> None:
@@ -145,3 +145,15 @@ def test_model_unmodelled_calls_change_nothing() -> None:
     with pytest.raises(Unmodelled):
         model.plug(5, 10)
     assert (model.nseg, len(model.segs)) == (1, 1)
+
+
+def test_model_plug_hangs_while_npages_is_negative_and_changes_nothing() -> None:
+    model = NaiveKernel("rbtree", 32)
+    model.physload(256, 512, 257, 512, 0)
+    model.unplug(300, 212)  # a boot-time back trim counts (quirk 5)
+    model.page_init_fake(44)  # no spare entry: the next plug needs a brand-new slab
+    assert model.npages == 43 - 212
+    before = model.signature()
+    with pytest.raises(Hang):
+        model.plug(1024, 8)
+    assert model.signature() == before

@@ -49,6 +49,7 @@ from physseg.core.alloc import FailingAllocator
 from support.naive import (
     UNPLUG_SHAPES,
     Expected,
+    Hang,
     Kassert,
     NaiveKernel,
     NaiveSeg,
@@ -286,7 +287,7 @@ class PhysMemMachine(RuleBasedStateMachine):
             except Unmodelled as exc:
                 event(f"skipped: {exc}")
                 return
-            except Kassert:
+            except (Kassert, Hang):  # an allocation KASSERT, or a hang (quirk 38)
                 ok = False
             if not ok:
                 self.refused(OutOfMemoryError, call)

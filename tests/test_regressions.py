@@ -77,39 +77,40 @@ def small_host(limit: int) -> type[Slab]:
     return SmallHostSlab
 
 
-def negative_npages() -> PhysMem:
-    """Rear steals at boot drive ``uvmexp.npages`` negative (quirk 5): -3 after boot."""
+def more_npages_than_the_host_holds() -> PhysMem:
+    """A booted machine whose one slab is full, with ``uvmexp.npages`` = 64: a plug needs a
+    brand-new slab, sized from 64 entries down. (The failures below were found with
+    ``npages`` negative, quirk 5; since quirk 38 that plug is a ``KernelHang``, so a positive
+    ``npages`` above what ``small_host`` holds shows the host's refusal instead.)"""
     pm = PhysMem()
-    pm.load(0, 10, 5, 10)
-    for _ in range(4):
-        pm.steal_page()
+    pm.load(0, 64)
     pm.boot(steal=False)
-    assert pm.npages == -3
+    assert pm.npages == 64
     return pm
 
 
-def test_plug_sized_from_a_negative_page_count_fits_the_host(
+def test_plug_sized_beyond_the_host_gets_a_smaller_slab(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """test_model_physmem: with ``uvmexp.npages`` negative a brand-new slab is sized from
-    ``(size_t)npages``; numpy's MemoryError escaped PhysMem.plug. Now (PhysMem, then the
-    engine's slab loop in 362ce3e) the host's refusal counts as kmem's: a smaller slab."""
-    pm = negative_npages()
-    monkeypatch.setattr(kernel_module, "Slab", small_host(1 << 20))
+    """test_model_physmem: a brand-new slab too large for the host; numpy's MemoryError
+    escaped PhysMem.plug. Now (PhysMem, then the engine's slab loop in 362ce3e) the host's
+    refusal counts as kmem's: the next try is half the size."""
+    pm = more_npages_than_the_host_holds()
+    monkeypatch.setattr(kernel_module, "Slab", small_host(16))
     view = pm.plug(100, 1)
     assert (view.start, view.end) == (100, 101)
     slab = pm.kernel.seg(pm.kernel.uvm_physseg_find(100)[0]).pgs.slab
-    assert slab.npages <= 1 << 20
+    assert slab.npages == 16  # 64, then 32 refused by the host
     pm.check()
 
 
 def test_plug_on_a_host_with_no_memory_left_is_refused_cleanly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pm = negative_npages()
+    pm = more_npages_than_the_host_holds()
     monkeypatch.setattr(kernel_module, "Slab", small_host(0))
     before = full_state(pm)
-    with pytest.raises(OutOfMemoryError, match=r"plug \[0x64, 0x65\): no slab has room"):
+    with pytest.raises(OutOfMemoryError, match=r"plug \[0x64, 0x65\): an allocation failed"):
         pm.plug(100, 1)
     assert full_state(pm) == before
 
@@ -265,16 +266,14 @@ def test_lookups_agree_with_find_after_a_panic_with_partial_effects(
 def test_kernel_plug_treats_an_impossible_slab_as_a_failed_allocation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The same negative-npages plug on the NetBSD face: Slab()'s MemoryError escaped
-    uvm_physseg_plug; the engine (362ce3e) now takes it as kmem refusing that size."""
+    """The same plug on the NetBSD face: Slab()'s MemoryError escaped uvm_physseg_plug; the
+    engine (362ce3e) now takes it as kmem refusing that size."""
     kernel = make_kernel("rbtree", physseg_max=4)
-    kernel.uvm_page_physload(0, 10, 5, 10, 0)
-    for _ in range(4):
-        kernel.uvm_page_physunload(kernel.uvm_physseg_get_first(), 0)
-    kernel.uvm_page_init_fake(6)
-    assert kernel.uvmexp.npages == -3
+    kernel.uvm_page_physload(0, 64, 0, 64, 0)
+    kernel.uvm_page_init_fake(64)
+    assert kernel.uvmexp.npages == 64
 
-    monkeypatch.setattr(kernel_module, "Slab", small_host(1 << 20))
+    monkeypatch.setattr(kernel_module, "Slab", small_host(16))
     ok, upm = kernel.uvm_physseg_plug(100, 1)
     assert ok and kernel.uvm_physseg_get_entries() == 2
-    assert kernel.seg(upm).pgs.slab.npages <= 1 << 20
+    assert kernel.seg(upm).pgs.slab.npages == 16

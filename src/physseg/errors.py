@@ -6,6 +6,9 @@ Three families live here:
   ``KASSERT()``. Only the engine (:mod:`physseg.netbsd`) raises them; the state after either is
   whatever the kernel's would be at that point. Each carries a :class:`Reason` code beside the
   kernel's own text, so a caller that needs to know *why* reads ``exc.reason``.
+  ``KernelHang`` is the third kernel abort: a call the kernel would never return from (it
+  loops for ~2**57 iterations, quirk 38). The engine raises it with the kernel as it was before
+  the call (what the call had done so far is rolled back).
 * ``PhysSegError`` and its subclasses are what the Pythonic face (:class:`physseg.PhysMem`) and
   the policies over it raise for a call they refuse; the state is left exactly as it was.
   Each carries the operation, the range in PFNs and the page shift, a :class:`Reason` and the
@@ -52,6 +55,8 @@ class Reason(enum.Enum):
     """``uvm_pageboot_alloc`` found no free page to steal for the page array."""
     EXTENT_ALLOC_FAILED = "extent-alloc-failed"
     """An extent header or descriptor allocation failed where the kernel KASSERTs success."""
+    KERNEL_HANG = "kernel-hang"
+    """The kernel would never return from the call (``KernelHang``, quirk 38)."""
     # --- refusals of the Pythonic face and the policies over it (PhysSegError)
     NOT_AN_INT = "not-an-int"
     TOO_SMALL = "too-small"
@@ -91,6 +96,9 @@ class Reason(enum.Enum):
     TOO_FEW_FREE = "too-few-free"
     BAD_VALUE = "bad-value"
     """A configuration value out of its domain; ``detail`` says which and why."""
+    WOULD_HANG = "would-hang"
+    """A plug the kernel would never return from: no slab has room and ``uvmexp.npages``
+    (``limit``) is negative (quirk 38)."""
 
 
 class KernelPanic(Exception):
@@ -116,6 +124,39 @@ class KernelAssertionError(AssertionError):
 
     def __str__(self) -> str:
         return self.condition
+
+
+class KernelHang(Exception):
+    """The kernel would never return from ``op``: a run-time plug that no slab has room for
+    needs a brand-new slab, whose loop starts at ``slabpages = (size_t)uvmexp.npages``; with
+    ``npages`` negative (quirk 5) that is near 2**64 and ``kmem_zalloc(KM_NOSLEEP)`` refuses
+    every size it tries for ~2**57 iterations (quirk 38). Fields: ``op``, ``pfn`` and ``pages``
+    (the call's arguments, a PFN and a page count), ``npages`` (``uvmexp.npages``, in pages)
+    and ``reason``; ``slabpages`` is where the loop starts. The message is rendered from them.
+    The engine raises it with the kernel as it was before the call."""
+
+    def __init__(
+        self, op: str, pfn: int, pages: int, npages: int, reason: Reason = Reason.KERNEL_HANG
+    ) -> None:
+        super().__init__(op, pfn, pages, npages, reason)
+        self.op = op
+        self.pfn = pfn
+        self.pages = pages
+        self.npages = npages
+        self.reason = reason
+
+    @property
+    def slabpages(self) -> int:
+        """``(size_t)uvmexp.npages``: the first slab size the loop tries (in pages). O(1).
+        Raises nothing."""
+        return self.npages % (1 << 64)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.op}({self.pfn:#x}, {self.pages}): uvmexp.npages is {self.npages}, so the"
+            f" brand-new slab loop starts at slabpages = {self.slabpages:#x} and every"
+            " kmem_zalloc(KM_NOSLEEP) fails: the kernel never returns (quirk 38)"
+        )
 
 
 class _Units:
@@ -187,6 +228,10 @@ _TEMPLATES: Final[dict[Reason, _Template]] = {
     Reason.NO_FREE_PAGE: lambda e, u: "no free page left in any segment",
     Reason.ALLOCATION_FAILED: lambda e, u: (
         "an allocation failed" if e.detail is None else f"allocation failed ({e.detail})"
+    ),
+    Reason.WOULD_HANG: lambda e, u: (
+        f"no slab has room and uvmexp.npages is {e.limit}: the kernel would size a new slab"
+        f" from (size_t){e.limit} = 2**64 - {-(e.limit or 0)} pages and never return (quirk 38)"
     ),
     Reason.SLAB_TOO_SMALL: lambda e, u: (
         f"no slab has room and a new slab is sized from uvmexp.npages ({e.limit} < {e.npages})"

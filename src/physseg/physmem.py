@@ -44,6 +44,7 @@ from physseg.errors import (
     CapacityError,
     InvalidArgumentError,
     KernelAssertionError,
+    KernelHang,
     KernelPanic,
     LastSegmentError,
     OutOfMemoryError,
@@ -608,8 +609,10 @@ class PhysMem:
         Raises ``BootPhaseError`` before boot, ``UnsupportedOperationError`` on an engine that
         cannot hot-plug (the static backend), ``InvalidArgumentError``, ``RangeOverlapError``,
         and ``OutOfMemoryError`` when no page array can be found (the kernel sizes a new slab
-        from ``uvmexp.npages`` and cannot plug more pages than that at once) or an allocation
-        fails. O(log n + E log E) for E slabs, plus O(npages) to initialise the pages.
+        from ``uvmexp.npages`` and cannot plug more pages than that at once; reason
+        ``WOULD_HANG`` when ``uvmexp.npages`` is negative, where the kernel would never return,
+        quirk 38) or an allocation fails. State unchanged on error. O(log n + E log E) for E
+        slabs, plus O(npages) to initialise the pages.
 
         With ``coalesce=True`` the returned segment is the one now holding the range after
         merging with its neighbours (its ``start``/``end`` may lie outside the range).
@@ -649,6 +652,15 @@ class PhysMem:
                     pfn=first,
                     npages=count,
                     detail=str(exc),
+                    page_shift=shift,
+                ) from None
+            except KernelHang as exc:
+                raise OutOfMemoryError(
+                    op,
+                    Reason.WOULD_HANG,
+                    pfn=first,
+                    npages=count,
+                    limit=exc.npages,
                     page_shift=shift,
                 ) from None
             if not ok:

@@ -3,14 +3,26 @@ each where the Kernel face shows the behaviour, named ``test_quirk_NN_<what it s
 
 The Kernel face reproduces the C code, warts included; these tests pin the warts down so that a
 "fix" in the engine is a visible, deliberate change. (The Pythonic PhysMem face validates its
-input instead and is tested elsewhere.)
+input instead and is tested elsewhere; quirk 38 is the exception: the face's and the command
+line's refusal of the plug the kernel would never return from sit beside the Kernel face's hang.)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from physseg import KernelAssertionError, KernelPanic
+from physseg import (
+    KernelAssertionError,
+    KernelHang,
+    KernelPanic,
+    OutOfMemoryError,
+    PhysMem,
+)
+from physseg.cli import main as cli_main
+from physseg.cli.store import read_machine
+from physseg.errors import ExtentNoDescriptorError, ExtentNoSpaceError, Reason
 from physseg.netbsd import (
     EAGAIN,
     ENOMEM,
@@ -19,6 +31,7 @@ from physseg.netbsd import (
     EX_NOWAIT,
     Kernel,
     RBTreeKernel,
+    save_image,
 )
 
 from .conftest import (
@@ -545,3 +558,141 @@ def test_quirk_33_freeing_an_unallocated_extent_range_panics(rbtree_kernel: RBTr
     k.uvm_physseg_seg_chomp_slab(seg, slab, 8)
     with pytest.raises(KernelPanic):
         k.extent_free(ext_of(seg), slab, 1, EX_MALLOCOK)
+
+
+# ---- Found by the conformance harness --------------------------------------------------------
+
+NEGATIVE_NPAGES = (256, 512, 257, 512)
+"""A segment whose avail window starts one page in, so that a boot-time back trim counts."""
+
+
+def _boot_with_negative_npages(k: Kernel) -> int:
+    """Load ``NEGATIVE_NPAGES``, trim 212 pages off its back at boot (each one counted,
+    quirk 5) and initialise it with a slab that holds exactly the 44 pages left: no slab has
+    room afterwards. Returns ``uvmexp.npages``: 43 free pages counted, minus the 212."""
+    physload(k, NEGATIVE_NPAGES)
+    assert k.uvm_physseg_unplug(300, 212)
+    k.uvm_page_init_fake(44)
+    assert k.uvmexp.npages == 43 - 212
+    return k.uvmexp.npages
+
+
+def test_quirk_38_a_brand_new_slab_sized_from_negative_npages_hangs(
+    rbtree_kernel: RBTreeKernel,
+) -> None:
+    k = rbtree_kernel
+    npages = _boot_with_negative_npages(k)
+    before = save_image(k)
+
+    with pytest.raises(KernelHang) as hang:
+        k.uvm_physseg_plug(1024, 8)  # no slab has room: for (slabpages = (size_t)npages; ...)
+
+    assert hang.value.reason is Reason.KERNEL_HANG
+    assert (hang.value.op, hang.value.pfn, hang.value.pages) == ("uvm_physseg_plug", 1024, 8)
+    assert hang.value.npages == npages == -169
+    assert hang.value.slabpages == (1 << 64) - 169
+    assert "never returns" in str(hang.value)
+    assert save_image(k) == before  # no record, slab, extent or counter changed
+    assert k.uvm_physseg_get_entries() == 1
+    k.check()
+
+
+def test_quirk_38_a_plug_that_scavenges_never_reaches_the_loop() -> None:
+    k = RBTREE_MAX32.kernel()
+    physload(k, NEGATIVE_NPAGES)
+    assert k.uvm_physseg_unplug(300, 212)
+    k.uvm_page_init_fake(44 + 8)  # 8 spare entries in the boot slab
+    assert k.uvmexp.npages == -169
+
+    ok, _ = k.uvm_physseg_plug(1024, 8)  # scavenged: uvmexp.npages is never read
+
+    assert ok
+    assert k.uvmexp.npages == -169 + 8
+    with pytest.raises(KernelHang):
+        k.uvm_physseg_plug(2048, 1)  # the boot slab is full now
+
+
+def test_quirk_38_a_hang_at_boot_gives_back_the_pool_slot_it_took() -> None:
+    # Before uvm_page_init, a segment given a page array by hand makes plug look for pages:
+    # the record comes from the boot pool (the cursor moves) before the loop would hang.
+    k = RBTREE_MAX32.kernel()
+    upm = physload(k, NEGATIVE_NPAGES)
+    assert k.uvm_physseg_unplug(300, 212)
+    k.uvm_physseg_seg_chomp_slab(upm, k.malloc_pages(44), 44)
+    k.uvm_physseg_init_seg(upm, k.uvm_physseg_seg_alloc_from_slab(upm, 44))
+    assert (k.uvm.page_init_done, k.uvmexp.npages) == (False, -169)
+    before, cursor = save_image(k), k.nseg
+
+    with pytest.raises(KernelHang):
+        k.uvm_physseg_plug(1024, 8)
+
+    assert k.nseg == cursor
+    assert save_image(k) == before
+
+
+def test_quirk_38_physmem_refuses_a_plug_the_kernel_would_never_return_from() -> None:
+    mem = PhysMem()
+    mem.load(0, 4000, avail_start=3800)  # boot steals the page array from the back
+    mem.boot()
+    assert mem.npages == -44
+    before, image = mem.snapshot(), mem.image()
+
+    with pytest.raises(OutOfMemoryError) as err:
+        mem.plug(0x10000, 8)
+
+    assert err.value.reason is Reason.WOULD_HANG
+    assert (err.value.pfn, err.value.npages, err.value.limit) == (0x10000, 8, -44)
+    assert str(err.value).startswith("plug [0x10000, 0x10008): ")
+    assert "uvmexp.npages is -44" in str(err.value)
+    assert mem.snapshot() == before
+    assert mem.image() == image
+    mem.check()
+
+
+def test_quirk_38_the_command_line_refuses_it_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "negative.trace").write_text(
+        f"physload 0 {4000 * 4096} avail_start={3800 * 4096}\ninit\n"
+    )
+    assert cli_main(["replay", "--fresh", "negative.trace"]) == 0
+    capsys.readouterr()
+    operations = read_machine(tmp_path / "physseg-machine.db").operations
+
+    status = cli_main(["plug", "0x10000000", "32K"])
+
+    _, err = capsys.readouterr()
+    assert status == 1
+    assert err.startswith("physseg plug: plug [0x10000000, 0x10008000): ")
+    assert "never return" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert read_machine(tmp_path / "physseg-machine.db").operations == operations
+
+
+def test_quirk_39_a_plug_larger_than_a_slab_scans_on_past_it(rbtree_kernel: RBTreeKernel) -> None:
+    """With DIAGNOSTIC, NetBSD's extent_alloc() panics "bad size" on a request larger than the
+    whole extent, and a run-time plug's scavenging walk asks every slab it meets: a plug larger
+    than any existing slab panics there. physseg, like a kernel without DIAGNOSTIC (and the
+    _EXTENT_TESTING build), finds no room in that slab and goes on to a brand-new one."""
+    k = rbtree_kernel
+    physload(k, (0, 4, 0, 4))
+    k.uvm_page_init_fake(4)  # the boot slab: exactly 4 entries, all used
+    ok, small = k.uvm_physseg_plug(100, 4)  # a second slab of npages = 4 entries
+    assert ok and k.uvmexp.npages == 8
+    boot_ext = ext_of(k.seg(k.uvm_physseg_get_first()))
+    with pytest.raises((ExtentNoSpaceError, ExtentNoDescriptorError)):
+        boot_ext.extent.alloc(6)  # larger than the whole extent: no room (MAX 1: no descriptor)
+
+    ok, big = k.uvm_physseg_plug(200, 6)  # the C kernel with DIAGNOSTIC panics in this walk
+
+    assert ok
+    page = k.uvm_physseg_get_pg(big, 0)
+    assert page is not None
+    slabs = {
+        k.uvm_physseg_get_pg(h, 0).slab.ident  # type: ignore[union-attr]
+        for h in (k.uvm_physseg_get_first(), small, big)
+    }
+    assert len(slabs) == 3  # a brand-new slab, sized from npages (8)
+    assert page.slab.npages == 8 and k.uvmexp.npages == 14
+    k.check()

@@ -8,11 +8,11 @@ and no cleverness, so that it can be checked by reading. The stateful tests
 and this model with the same calls and compare them after every step.
 
 What the model predicts is either a value or an exception of the :class:`Expected` family
-(``Panic``, ``Kassert``): the engine must then raise ``KernelPanic`` / ``KernelAssertionError``
-and the model has already applied whatever the kernel does before it aborts. A call the model
-does not cover (an overlap the kernel only KASSERTs half-way through, a slab sized from a
-negative page count) raises :class:`Unmodelled` *before* the model changes anything, and the
-caller skips it.
+(``Panic``, ``Kassert``, ``Hang``): the engine must then raise ``KernelPanic`` /
+``KernelAssertionError`` / ``KernelHang`` and the model has already applied whatever the kernel
+does before it aborts (nothing, for a hang). A call the model does not cover (an overlap the
+kernel only KASSERTs half-way through) raises :class:`Unmodelled` *before* the model changes
+anything, and the caller skips it.
 
 The tests in ``tests/test_model_naive.py`` check the model itself against hand-worked examples
 from the digest, so a wrong model cannot silently agree with a wrong engine.
@@ -45,6 +45,11 @@ class Panic(Expected):
 
 class Kassert(Expected):
     """A ``KASSERT`` fails: the engine must raise ``KernelAssertionError``."""
+
+
+class Hang(Expected):
+    """The kernel would never return (quirk 38): the engine must raise ``KernelHang`` and
+    leave everything as it was."""
 
 
 class Unmodelled(Exception):
@@ -404,8 +409,6 @@ class NaiveKernel:
         preload = all(s.slab is None for s in self.segs)
         if preload and self.booted:
             raise Unmodelled("a run-time plug before any segment has pages")
-        if not preload and self.npages < 0:
-            raise Unmodelled("a new slab may be sized from a negative uvmexp.npages")
         if preload:
             self._pool_alloc()
         elif not self.allocate():
@@ -420,7 +423,9 @@ class NaiveKernel:
             if first is not None:
                 break
         else:
-            slabpages = self.npages
+            slabpages = self.npages % (1 << 64)  # (size_t)uvmexp.npages
+            if self.npages < 0 and slabpages >= pages:
+                raise Hang(f"slabpages starts at 2**64 - {-self.npages}")
             while slabpages >= pages and not self.allocate():
                 slabpages -= 1
             if slabpages < pages:

@@ -22,7 +22,13 @@ from typing import Any
 
 from physseg import __version__
 from physseg.cli.store import StoreError
-from physseg.errors import CommandError, KernelAssertionError, KernelPanic, PhysSegError
+from physseg.errors import (
+    CommandError,
+    KernelAssertionError,
+    KernelHang,
+    KernelPanic,
+    PhysSegError,
+)
 
 COMMAND_MODULES = (
     "demo",
@@ -93,7 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 1
-    except (CommandError, PhysSegError, KernelPanic, KernelAssertionError, OSError) as exc:
+    except (
+        CommandError,
+        PhysSegError,
+        KernelPanic,
+        KernelAssertionError,
+        KernelHang,
+        OSError,
+    ) as exc:
         _say(args.command, exc)
         return 1
     except KeyboardInterrupt:

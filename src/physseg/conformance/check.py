@@ -19,10 +19,10 @@ from physseg.conformance.calls import Call
 from physseg.conformance.clib import CLibrary, CMachine
 from physseg.conformance.compare import Difference, first_difference
 from physseg.conformance.config import Config
+from physseg.conformance.known import KnownDifference, applicable, explain
 from physseg.conformance.model import ModelMachine
 from physseg.conformance.observe import Machine
 from physseg.conformance.repro import c_reproduction
-from physseg.conformance.revisions import RevisionDifference, applicable
 from physseg.conformance.runner import run_forked, run_model
 from physseg.conformance.scenarios import SCENARIOS
 from physseg.conformance.sequences import draw_sequence
@@ -33,7 +33,8 @@ from physseg.conformance.trace import Trace
 class Target:
     """What is checked: the implementation ``machine()`` makes (in the forked child), built
     for (or claiming) ``config``, described by ``description``, at ``revision`` of NetBSD's
-    file when known; ``set_abort_fd`` is the runtime's setter (``None`` for a Python machine,
+    file when known, with extent(9) built as ``_EXTENT_TESTING`` (``extent_testing``) or as
+    in a kernel; ``set_abort_fd`` is the runtime's setter (``None`` for a Python machine,
     which raises the model's aborts)."""
 
     config: Config
@@ -41,6 +42,7 @@ class Target:
     machine: Callable[[], Machine]
     set_abort_fd: Callable[[int], None] | None = None
     revision: str | None = None
+    extent_testing: bool = False
 
     @classmethod
     def of_library(
@@ -49,17 +51,25 @@ class Target:
         library: CLibrary,
         set_abort_fd: Callable[[int], None],
         revision: str | None = None,
+        extent_testing: bool = False,
     ) -> Target:
         """The target of a loaded C library. O(1)."""
-        return cls(config, library.description, lambda: CMachine(library), set_abort_fd, revision)
+        return cls(
+            config,
+            library.description,
+            lambda: CMachine(library),
+            set_abort_fd,
+            revision,
+            extent_testing,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Divergence:
     """One sequence on which the implementation and the model part: where it came from
     (``origin``: ``sequence`` or ``atf:<case>``), its (minimal) ``calls``, both traces, the
-    first ``difference``, and ``explained_by`` (a revision difference) when one accounts for
-    it."""
+    first ``difference``, and ``explained_by`` (a known revision or build difference) when
+    one accounts for it."""
 
     config: str
     origin: str
@@ -67,7 +77,7 @@ class Divergence:
     model: Trace
     actual: Trace
     difference: Difference
-    explained_by: RevisionDifference | None = None
+    explained_by: KnownDifference | None = None
 
     def reproduction(self) -> str:
         """The C reproduction (:func:`~physseg.conformance.repro.c_reproduction`). O(calls)."""
@@ -87,7 +97,11 @@ class Divergence:
             "first_difference": self.difference.to_json(),
             "explained_by": None
             if self.explained_by is None
-            else {"name": self.explained_by.name, "explanation": self.explained_by.explanation},
+            else {
+                "name": self.explained_by.name,
+                "kind": self.explained_by.kind,
+                "explanation": self.explained_by.explanation,
+            },
             "c_reproduction": self.reproduction(),
         }
 
@@ -172,11 +186,13 @@ class Checker:
         difference = first_difference(model, actual)
         if difference is None:
             return None
-        known = applicable(config, self.target.revision)
-        masked = frozenset().union(*(d.fields for d in known))
-        cause = None
-        if masked and first_difference(model, actual, lambda f: f not in masked) is None:
-            cause = next(d for d in known if difference.field in d.fields)
+        target = self.target
+        known = applicable(config, target.revision, target.extent_testing)
+        cause = explain(difference, model, actual, known)
+        if cause is None and known:
+            masked = frozenset().union(*(d.fields for d in known))
+            unexplained = first_difference(model, actual, lambda f: f not in masked)
+            difference = unexplained if unexplained is not None else difference
         return Divergence(config.name, origin, tuple(calls), model, actual, difference, cause)
 
     def _explained(self, divergence: Divergence) -> None:

@@ -8,16 +8,18 @@ from typing import Any
 
 from physseg.conformance.observe import PageState
 from physseg.core.pages import PG_FREE, Page
-from physseg.errors import KernelAssertionError, KernelPanic
+from physseg.errors import KernelAssertionError, KernelHang, KernelPanic
 from physseg.netbsd import Kernel
 
-ABORTS: tuple[type[BaseException], ...] = (KernelPanic, KernelAssertionError)
+ABORTS: tuple[type[BaseException], ...] = (KernelPanic, KernelAssertionError, KernelHang)
 """What the model raises where the kernel would stop: a panic, a failed KASSERT, a call that
 would never return."""
 
 
 def abort_kind(exc: BaseException) -> str:
     """``panic``, ``kassert`` or ``hang`` for an exception of :data:`ABORTS`. O(1)."""
+    if isinstance(exc, KernelHang):
+        return "hang"
     return "kassert" if isinstance(exc, KernelAssertionError) else "panic"
 
 

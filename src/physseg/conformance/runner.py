@@ -63,7 +63,7 @@ def run_model(machine: Machine, calls: Sequence[Call]) -> Trace:
     try:
         observe_steps(observer, calls, trace.steps.append)  # type: ignore[arg-type]
     except ABORTS as exc:
-        trace.abort = Abort(len(trace.steps), abort_kind(exc), str(exc.args[0]))
+        trace.abort = Abort(len(trace.steps), abort_kind(exc), str(exc))
     return trace
 
 
@@ -129,7 +129,7 @@ def _child(  # pragma: no cover - runs in the forked child
         observe_steps(Observer(m), calls, emit)
     except BaseException as exc:
         if isinstance(exc, ABORTS):
-            _write_all(abort_w, f"{abort_kind(exc)}\t{exc.args[0]}".encode())
+            _write_all(abort_w, f"{abort_kind(exc)}\t{exc}".encode())
             os._exit(ABORT_STATUS)
         _write_all(abort_w, traceback.format_exc().encode(errors="replace"))
         os._exit(HARNESS_STATUS)

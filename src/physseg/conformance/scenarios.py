@@ -156,6 +156,14 @@ def _force_invalid(c: Config) -> list[Call]:
     return [_load((256, 257, 256, 256)), Call("physunload_force", (0, 0))]
 
 
+def _quirk_38(c: Config) -> list[Call] | None:
+    if not c.hotplug:
+        return None
+    load = Call("physload", (0, 8, 1, 8, 0))
+    rear_unloads = [Call("physunload", (0, 0))] * 6
+    return [load, *rear_unloads, Call("page_init", (2,)), Call("plug", (100, 1))]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("uvm_physseg_plug", _plug),
     Scenario("uvm_physseg_unplug", _unplug),
@@ -176,6 +184,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("uvm_page_physunload_delete_end", _delete_end),
     Scenario("uvm_page_physunload_force", _force),
     Scenario("uvm_page_physunload_force_invalid", _force_invalid),
+    Scenario("physseg_quirk_38_plug_while_npages_is_negative", _quirk_38),
 )
 """The ATF cases the ABI can express, in the C file's order (the getters' cases merged: the
-lockstep compares every getter after every call)."""
+lockstep compares every getter after every call), then physseg's own: quirk 38 (rear unloads at
+boot drive ``uvmexp.npages`` negative; a plug that needs a new slab then never returns)."""

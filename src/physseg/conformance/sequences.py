@@ -79,13 +79,19 @@ def _physload(data: st.DataObject, spans: list[tuple[int, int, int, int]]) -> Ca
     return Call("physload", (start, end, avail_start, avail_end, free_list))
 
 
-def _plug(data: st.DataObject, spans: list[tuple[int, int, int, int]]) -> Call:
+def _plug(data: st.DataObject, spans: list[tuple[int, int, int, int]], npages: int) -> Call:
+    """A plug into a gap (or onto a neighbour, or over a segment); its size is small, or
+    around ``uvmexp.npages``, where a brand-new slab's loop starts (quirks 10 and 38)."""
     if spans and data.draw(st.integers(0, 4)) == 0:
         start, end, _, _ = spans[data.draw(st.integers(0, len(spans) - 1))]
         pfn = data.draw(st.sampled_from((end, max(start - 1, 0), start)))
     else:
         pfn = _gap_start(data, spans)
-    return Call("plug", (pfn, data.draw(st.integers(1, MAX_SEGMENT))))
+    if 0 < npages <= 4 * MAX_SEGMENT and data.draw(st.integers(0, 3)) == 0:
+        pages = npages + data.draw(st.integers(-1, 1))
+    else:
+        pages = data.draw(st.integers(1, MAX_SEGMENT))
+    return Call("plug", (pfn, max(pages, 1)))
 
 
 def _segment_call(data: st.DataObject, name: str, spans: list[tuple[int, int, int, int]]) -> Call:
@@ -141,7 +147,7 @@ def _draw_call(data: st.DataObject, name: str, observer: Observer) -> Call:
     if name == "physload":
         return _physload(data, spans)
     if name == "plug":
-        return _plug(data, spans)
+        return _plug(data, spans, observer.machine.counters()[1])
     if name == "unplug":
         return Call("unplug", _range(data, spans))
     if name in ("physunload", "physunload_force", "set_start_hint"):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from physseg.conformance import netbsd_tree
 from physseg.conformance.build import build_runtime, build_shared, csrc
 from physseg.conformance.check import Target
 from physseg.conformance.clib import CLibrary, load_runtime
@@ -42,10 +43,11 @@ def _headers(*directories: Path) -> list[Path]:
     return sorted(p for d in directories if d.is_dir() for p in d.rglob("*.h"))
 
 
-def _load(path: Path, config: Config, revision: str | None) -> Target:
+def _load(path: Path, config: Config, revision: str | None, extent_testing: bool = False) -> Target:
     runtime = build_runtime()
     library = CLibrary(path, runtime)
-    return Target.of_library(config, library, abort_fd_setter(load_runtime(runtime)), revision)
+    setter = abort_fd_setter(load_runtime(runtime))
+    return Target.of_library(config, library, setter, revision, extent_testing)
 
 
 def netbsd_target(tree: Path, config: Config, *, extent_testing: bool = False) -> Target:
@@ -53,7 +55,6 @@ def netbsd_target(tree: Path, config: Config, *, extent_testing: bool = False) -
     O(build). Raises :class:`TreeError` for a tree without the six files,
     :class:`~physseg.conformance.build.BuildError` and
     :class:`~physseg.conformance.clib.LoadError`."""
-    from physseg.conformance import netbsd_tree  # type: ignore[attr-defined]
 
     missing = netbsd_tree.missing(tree)
     if missing:
@@ -62,7 +63,7 @@ def netbsd_target(tree: Path, config: Config, *, extent_testing: bool = False) -
     flags = netbsd_tree.compile_flags(config, tree, extent_testing=extent_testing)
     inputs = [tree / path for path in netbsd_tree.REQUIRED] + _headers(csrc())
     path = build_shared(f"netbsd-{config.name}", sources, flags, inputs)
-    return _load(path, config, netbsd_tree.revision(tree))
+    return _load(path, config, netbsd_tree.revision(tree), extent_testing)
 
 
 def reference_target(config: Config, mutant: str | None = None) -> Target:

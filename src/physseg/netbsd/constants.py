@@ -42,8 +42,3 @@ pmseg); only multiples of it matter to ``uvm_physseg_alloc/free``."""
 
 SIZEOF_VM_PAGE: Final = 128
 """``sizeof(struct vm_page)`` used by ``uvm_page_init``'s sizing formula (amd64, about 2020)."""
-
-SLAB_PAGES_LIMIT: Final = 1 << 28
-"""Largest page array the run-time allocator will try (a 1 TiB machine's worth of 4 KiB pages).
-The kernel's brand-new slab loop starts at ``(size_t)uvmexp.npages``, which is astronomically
-large when ``npages`` has gone negative (quirk 5); physseg starts it here instead."""

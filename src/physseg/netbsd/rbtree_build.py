@@ -22,9 +22,10 @@ from physseg.errors import (
     ExtentNoSpaceError,
     ImageError,
     KernelAssertionError,
+    KernelHang,
     Reason,
 )
-from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG, SLAB_PAGES_LIMIT
+from physseg.netbsd.constants import SIZEOF_UVM_PHYSSEG
 from physseg.netbsd.kernel import Handle, Kernel, kassert, panic
 from physseg.netbsd.segment import Segment, SlabExtent
 
@@ -381,26 +382,35 @@ class RBTreeKernel(Kernel):
         O(log n) at boot. After it O(log n + E log E) to find the page entries (O(n) if a
         segment has a page array but no extent, which only a hand-made ``init_seg`` makes),
         plus O(pages) to initialise them (vectorised); a brand-new slab adds one O(1) try per
-        size the allocator refuses.
+        size the allocator refuses. While ``uvmexp.npages`` is negative, add
+        O(VM_PHYSSEG_MAX + n + regions) for the checkpoint a hang is rolled back to.
 
-        KASSERTs (``KernelAssertionError``) at boot when the boot pool is exhausted; after boot
-        when ``pages`` is 0 or the allocator refuses a new slab's extent header; and when the
-        span overlaps a segment above ``pfn`` (the tree's comparator, as under DIAGNOSTIC; the
-        kernel's "Duplicate address range" panic, ``KernelPanic``, cannot be reached behind
-        it)."""
+        Raises ``KernelHang`` when no slab has room and ``uvmexp.npages`` is negative: the
+        brand-new slab loop would start near 2**64 pages and never end (quirk 38); the kernel
+        is left as it was before the call. KASSERTs (``KernelAssertionError``) at boot when
+        the boot pool is exhausted; after boot when ``pages`` is 0 or the allocator refuses a
+        new slab's extent header; and when the span overlaps a segment above ``pfn`` (the
+        tree's comparator, as under DIAGNOSTIC; the kernel's "Duplicate address range" panic,
+        ``KernelPanic``, cannot be reached behind it)."""
         if self._tree.find(pfn) is not None:
             return False, None
+        preload = not self._starts
+        saved = self.checkpoint() if not preload and self.uvmexp.npages < 0 else None
         ps = self.uvm_physseg_alloc(SIZEOF_UVM_PHYSSEG)
         if ps is None:
             return False, None
         ps.start = ps.avail_start = pfn
         ps.end = ps.avail_end = pfn + pages
-        preload = not self._starts
         pgs: Page | None = None
         if not preload:
             pgs, donor = self._scavenge(pages)
             if pgs is None:
-                slab = self._new_slab(pages)
+                try:
+                    slab = self._new_slab(pfn, pages)
+                except KernelHang:
+                    assert saved is not None
+                    self.rollback(saved)
+                    raise
                 if slab is None:
                     self.uvm_physseg_free(ps, SIZEOF_UVM_PHYSSEG)
                     return False, None
@@ -427,12 +437,17 @@ class RBTreeKernel(Kernel):
             self.uvm_physseg_init_seg(Handle(ps), pgs)
         return True, ps
 
-    def _new_slab(self, pages: int) -> Slab | None:
+    def _new_slab(self, pfn: int, pages: int) -> Slab | None:
         """The kernel's brand-new slab loop: try ``slabpages`` from ``(size_t)uvmexp.npages``
-        (capped at ``SLAB_PAGES_LIMIT``) down to ``pages``, one page less per refusal of the
-        allocator. When the host itself cannot hold the array (``MemoryError``), the next try
-        is half the size: a host that refuses N pages refuses N - 1 too."""
-        slabpages = min(self.uvmexp.npages % (1 << 64), SLAB_PAGES_LIMIT)
+        down to ``pages``, one page less per refusal of the allocator. When the host itself
+        cannot hold the array (``MemoryError``, an eager slab), the next try is half the size:
+        a host that refuses N pages refuses N - 1 too. With ``uvmexp.npages`` negative the
+        loop starts at 2**64 - |npages| and every ``kmem_zalloc(KM_NOSLEEP)`` fails for ~2**57
+        tries (quirk 38): ``KernelHang`` before anything is allocated."""
+        npages = self.uvmexp.npages
+        slabpages = npages % (1 << 64)
+        if npages < 0 and slabpages >= pages:
+            raise KernelHang("uvm_physseg_plug", pfn, pages, npages)
         while slabpages >= pages:
             if self.allocator.allocate(SLAB, slabpages):
                 try:

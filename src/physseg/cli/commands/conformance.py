@@ -144,7 +144,9 @@ def _targets(args: argparse.Namespace) -> list[Target]:
     ]
     if args.revision is not None:
         targets = [
-            Target(t.config, t.description, t.machine, t.set_abort_fd, args.revision)
+            Target(
+                t.config, t.description, t.machine, t.set_abort_fd, args.revision, t.extent_testing
+            )
             for t in targets
         ]
     return targets
@@ -152,7 +154,8 @@ def _targets(args: argparse.Namespace) -> list[Target]:
 
 def _table(reports: list[ConfigReport]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title="physseg conformance")
-    for column in ("configuration", "ATF", "sequences", "calls", "divergences", "explained", "s"):
+    columns = ("configuration", "scenarios", "sequences", "calls", "divergences", "explained", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for r in reports:
         explained = sum(count for count, _ in r.explained.values())
@@ -185,8 +188,8 @@ def _details(reports: list[ConfigReport], repro_dir: Path | None) -> list[str]:
         for name, (count, example) in r.explained.items():
             cause = example.explained_by
             assert cause is not None
-            lines.append(f"EXPLAINED {r.config}: {count} sequence(s), {name}: expected for")
-            lines.append(f"  revision {r.revision}: {cause.explanation}")
+            lines.append(f"EXPLAINED {r.config}: {count} sequence(s), {name},")
+            lines.append(f"  {cause.expected(r.revision)}: {cause.explanation}")
     return lines
 
 
