@@ -10,6 +10,8 @@ import json
 import math
 import os
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from physseg.bench import report
+from physseg.bench import ccompare, report
 from physseg.bench.ccompare import OWN_C, CSide, physseg_max_for
 from physseg.bench.impls import IMPLS
 from physseg.bench.reference import CReference
@@ -128,6 +130,43 @@ def test_a_crash_during_replay_is_reported_not_raised_by_the_runner() -> None:
     assert result.impl_names() == ["fast-rbtree"]
     assert set(result.times) == {"fast-rbtree"}
     assert result.c_failures == {"c-rbtree": "c-rbtree failed during replay: killed by SIGSEGV"}
+
+
+def hanging_machine() -> Machine:
+    """A machine whose construction never returns."""
+    while True:
+        time.sleep(1)
+
+
+def failing_machine() -> Machine:
+    """A machine whose construction raises (a harness-side failure)."""
+    raise RuntimeError("no such machine")
+
+
+def exiting_machine() -> Machine:
+    """A machine whose construction ends the process with status 3."""
+    os._exit(3)
+
+
+@pytest.mark.parametrize(
+    ("machine", "detail"),
+    [
+        (hanging_machine, "no answer within 0.5 s"),
+        (failing_machine, "harness error: RuntimeError: no such machine"),
+        (exiting_machine, "exit status 3"),
+    ],
+)
+def test_every_way_a_child_ends_is_named(
+    machine: Callable[[], Machine], detail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ccompare, "REPLAY_TIMEOUT", 0.5)
+    c_lookup = side_of(Target(Config(True, 32, "bsearch"), "fails", machine)).spawn(
+        "c-rbtree", "rbtree", 32
+    )
+    with pytest.raises(CComparatorError) as failed:
+        c_lookup.replay(build_kernel(lookup_case("1K"), "rbtree", 1))
+    assert (failed.value.stage, failed.value.detail) == ("replay", detail)
+    assert c_lookup.pid is None
 
 
 def test_a_panic_during_replay_carries_the_kernels_message() -> None:
