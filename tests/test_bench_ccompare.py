@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from physseg.bench import ccompare, report
 from physseg.bench.ccompare import OWN_C, CSide, physseg_max_for
 from physseg.bench.impls import IMPLS
 from physseg.bench.reference import CReference
-from physseg.bench.runner import run_lookup_case
+from physseg.bench.runner import BenchResults, environment, run_lookup_case
 from physseg.bench.workloads import CASES, LookupCase, build_kernel
 from physseg.cli import main
 from physseg.conformance.check import Target
@@ -167,6 +168,33 @@ def test_every_way_a_child_ends_is_named(
         c_lookup.replay(build_kernel(lookup_case("1K"), "rbtree", 1))
     assert (failed.value.stage, failed.value.detail) == ("replay", detail)
     assert c_lookup.pid is None
+
+
+def test_a_c_implementation_failing_mid_run_is_dropped_and_the_case_goes_on(
+    own_c: CSide, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    answered = 0
+    time_lookups = ccompare.CLookup.time_lookups
+
+    def fails_after_the_warm_up(
+        self: ccompare.CLookup, addresses: npt.NDArray[np.uint64]
+    ) -> tuple[int, int]:
+        nonlocal answered
+        answered += 1
+        if answered > 1:
+            raise CComparatorError(self.name, "lookup", "killed by SIGBUS")
+        return time_lookups(self, addresses)
+
+    monkeypatch.setattr(ccompare.CLookup, "time_lookups", fails_after_the_warm_up)
+    impls = [IMPLS["fast-rbtree"], IMPLS["c-rbtree"]]
+    result = run_lookup_case(lookup_case("1K"), impls, runs=3, lookups=500, seed=1, c_side=own_c)
+    assert result.impl_names() == ["fast-rbtree"] and len(result.times["fast-rbtree"]) == 3
+    assert "c-rbtree" not in result.times and "c-rbtree" not in result.warmup_s
+    failure = "c-rbtree failed during lookup: killed by SIGBUS"
+    assert result.c_failures == {"c-rbtree": failure}
+    bench = BenchResults("tiny", 1, "physseg bench", [result], [], environment(), 1.0)
+    report.write_markdown(bench, tmp_path / "report.md", [])
+    assert f"*{failure}; not in this case's table.*" in (tmp_path / "report.md").read_text()
 
 
 def test_a_panic_during_replay_carries_the_kernels_message() -> None:
