@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "bench",
     "completion",
     "man",
+    "conformance",
 )
 
 

@@ -22,20 +22,24 @@ PAGE_SHIFT: Final = 12
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """One build: ``backend`` (``rbtree``/``static``), ``physseg_max`` (``VM_PHYSSEG_MAX``,
-    >= 1) and ``strategy`` (``random``/``bsearch``/``bigfirst``)."""
+    """One build: ``hotplug`` (``UVM_HOTPLUG`` defined: the rbtree build; else the static
+    array), ``physseg_max`` (``VM_PHYSSEG_MAX``, >= 1) and ``strategy``
+    (``random``/``bsearch``/``bigfirst``)."""
 
-    backend: str
+    hotplug: bool
     physseg_max: int
     strategy: str
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if not isinstance(self.physseg_max, int) or self.physseg_max < 1:
             raise ValueError(f"physseg_max must be an int >= 1, not {self.physseg_max!r}")
         if self.strategy not in STRATEGY_NAMES:
             raise ValueError(f"strategy must be one of {STRATEGY_NAMES}, not {self.strategy!r}")
+
+    @property
+    def backend(self) -> str:
+        """``rbtree`` with ``UVM_HOTPLUG``, else ``static``. O(1)."""
+        return BACKENDS[0] if self.hotplug else BACKENDS[1]
 
     @property
     def name(self) -> str:
@@ -51,7 +55,7 @@ class Config:
         """The compiler's ``-D`` flags for this build: ``PSC_UVM_HOTPLUG`` (1/0),
         ``PSC_VM_PHYSSEG_MAX`` and ``PSC_VM_PHYSSEG_STRAT``. O(1)."""
         return [
-            f"-DPSC_UVM_HOTPLUG={int(self.backend == 'rbtree')}",
+            f"-DPSC_UVM_HOTPLUG={int(self.hotplug)}",
             f"-DPSC_VM_PHYSSEG_MAX={self.physseg_max}",
             f"-DPSC_VM_PHYSSEG_STRAT={self.strat}",
         ]
@@ -67,14 +71,19 @@ class Config:
         """The configuration called ``name`` (``rbtree-max32-bsearch``). O(1). Raises
         ``ValueError`` for a name not of that form."""
         parts = name.split("-")
-        if len(parts) != 3 or not parts[1].startswith("max") or not parts[1][3:].isdigit():
-            raise ValueError(f"a configuration is BACKEND-maxN-STRATEGY, not {name!r}")
-        return cls(parts[0], int(parts[1][3:]), parts[2])
+        if (
+            len(parts) != 3
+            or parts[0] not in BACKENDS
+            or not parts[1].startswith("max")
+            or not parts[1][3:].isdigit()
+        ):
+            raise ValueError(f"a configuration is rbtree|static-maxN-STRATEGY, not {name!r}")
+        return cls(parts[0] == BACKENDS[0], int(parts[1][3:]), parts[2])
 
 
 ALL_CONFIGS: Final = tuple(
-    Config(backend, physseg_max, strategy)
-    for backend in BACKENDS
+    Config(hotplug, physseg_max, strategy)
+    for hotplug in (True, False)
     for physseg_max in PHYSSEG_MAXES
     for strategy in STRATEGY_NAMES
 )
