@@ -70,7 +70,7 @@
 #define PAGE_SHIFT 12
 #define VM_NFREELIST 4
 #define VM_PSTRAT_BIGFIRST 3
-#define SLAB_PAGES_LIMIT ((uint64_t)1 << 28) /* the model's cap on a new slab */
+#define KMEM_MAX_BYTES ((uint64_t)1 << 30) /* the glue's kmem_zalloc refuses more */
 #define PG_FREE 0x01
 #define PADDR_INVALID UINT64_MAX
 #define ENOMEM 12
@@ -596,10 +596,12 @@ plug(uint64_t pfn, uint64_t pages, struct seg **out)
 			if (npages < 0)
 				psc_abort("hang", "uvm_physseg_plug: the new slab loop starts at "
 						  "(size_t)uvmexp.npages, a negative count");
+			/* kmem_zalloc refuses sizes above 1 GiB: the first one it grants. */
 			uint64_t slabpages = (uint64_t)npages;
+			uint64_t most = KMEM_MAX_BYTES / sizeof(struct vm_page);
 
-			if (slabpages > SLAB_PAGES_LIMIT)
-				slabpages = SLAB_PAGES_LIMIT;
+			if (slabpages > most)
+				slabpages = most;
 			if (slabpages < pages) {
 				seg_free(ps);
 				return false;
