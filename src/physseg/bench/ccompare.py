@@ -42,6 +42,7 @@ from physseg.conformance.build import BASE_FLAGS, BuildError, compiler
 from physseg.conformance.check import Target
 from physseg.conformance.clib import CMachine, LoadError
 from physseg.conformance.config import Config
+from physseg.conformance.pipes import read_all, write_all
 from physseg.conformance.runner import ABORT_STATUS, HARNESS_STATUS
 from physseg.conformance.targets import TreeError, netbsd_target, reference_target
 from physseg.errors import CComparatorError
@@ -243,7 +244,7 @@ class CLookup:
             raise CComparatorError(self.name, stage, "the child was closed")
         data = np.ascontiguousarray(words, dtype="<u8")
         try:
-            _write_all(self._requests, _WORD.pack(len(data)) + data.tobytes())
+            write_all(self._requests, _WORD.pack(len(data)) + data.tobytes())
         except OSError as exc:
             raise self._failure(stage, f"the child stopped reading ({exc.strerror})") from None
 
@@ -252,7 +253,7 @@ class CLookup:
         if self._pid is None:
             return
         try:
-            _write_all(self._requests, _WORD.pack(0))
+            write_all(self._requests, _WORD.pack(0))
         except OSError:
             os.kill(self._pid, signal.SIGKILL)
         os.waitpid(self._pid, 0)
@@ -282,7 +283,7 @@ class CLookup:
             os.kill(self._pid, signal.SIGKILL)
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
-        message = _read_all(self._abort)
+        message = read_all(self._abort)
         for fd in (self._requests, self._replies, self._abort):
             os.close(fd)
         if not kill:
@@ -325,7 +326,7 @@ def _serve(  # pragma: no cover - runs in the forked child
         for start, end, *_ in spans[len(boot) :]:
             if not dll.psc_plug(start, end - start, ctypes.byref(handle)):
                 raise RuntimeError(f"psc_plug({start:#x}, {end - start}) refused")
-        _write_all(replies, _PAIR.pack(0, 0))
+        write_all(replies, _PAIR.pack(0, 0))
         bench = dll.psc_bench_lookup
         while True:
             (count,) = _WORD.unpack(_read_exact(requests, _WORD.size))
@@ -335,9 +336,9 @@ def _serve(  # pragma: no cover - runs in the forked child
             addresses = (ctypes.c_uint64 * count).from_buffer(buffer)
             started = time.thread_time_ns()
             elapsed = bench(ctypes.addressof(addresses), count, 1)
-            _write_all(replies, _PAIR.pack(elapsed, time.thread_time_ns() - started))
+            write_all(replies, _PAIR.pack(elapsed, time.thread_time_ns() - started))
     except BaseException:
-        _write_all(abort, traceback.format_exc().encode(errors="replace"))
+        write_all(abort, traceback.format_exc().encode(errors="replace"))
         os._exit(HARNESS_STATUS)
     os._exit(0)
 
@@ -351,16 +352,3 @@ def _read_exact(fd: int, size: int) -> bytes:  # pragma: no cover - runs in the 
         parts.append(chunk)
         size -= len(chunk)
     return b"".join(parts)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
