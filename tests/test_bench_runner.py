@@ -63,14 +63,15 @@ def test_a_lookup_case_times_every_implementation_in_every_run() -> None:
     result = run_lookup_case(
         lookup_case("1K"), list(IMPLS.values()), runs=3, lookups=1000, seed=1, progress=progress
     )
-    assert result.impl_names() == list(IMPLS)
+    python = [name for name, impl in IMPLS.items() if not impl.in_c]
+    assert result.impl_names() == python  # no C side given: no C implementation
     assert all(len(times) == 3 and min(times) > 0 for times in result.times.values())
     assert all(len(times) == 3 and min(times) > 0 for times in result.wall_times.values())
     assert len(result.rng_array) == len(result.rng_list) == 3
     assert set(result.build_s) == {"static-bsearch", "static-random", "rbtree"}
-    assert set(result.warmup_s) == set(IMPLS)
-    assert progress.steps == len(IMPLS) + 3 * 1000
-    assert [total for _, total in progress.tasks] == [len(IMPLS) + 1, 3000]
+    assert set(result.warmup_s) == set(python)
+    assert progress.steps == len(python) + 3 * 1000
+    assert [total for _, total in progress.tasks] == [len(python) + 1, 3000]
 
 
 def test_fragmented_cases_run_the_rbtree_implementations_only() -> None:
@@ -186,10 +187,17 @@ def test_targets_met() -> None:
             "fast-rbtree": [150 * NS, 151 * NS],
             "batch-static": [10 * NS, 10 * NS],
             "batch-rbtree": [10 * NS, 10 * NS],
+            "c-static": [23 * NS, 23 * NS],
+            "c-rbtree": [26 * NS, 26 * NS],
         },
     )
     frag = synthetic(
-        "256MB", {"fast-rbtree": [500 * NS, 500 * NS], "batch-rbtree": [20 * NS, 20 * NS]}
+        "256MB",
+        {
+            "fast-rbtree": [500 * NS, 500 * NS],
+            "batch-rbtree": [20 * NS, 20 * NS],
+            "c-rbtree": [110 * NS, 110 * NS],
+        },
     )
     muts = [
         mutation("mutate-1K", [20.0, 20.0], [10.0, 10.0]),
@@ -207,6 +215,8 @@ def test_targets_not_met_and_not_measured() -> None:
             "fast-static": [100 * NS, 100 * NS, 100 * NS],
             "fast-rbtree": [300 * NS, 301 * NS, 299 * NS],
             "batch-static": [30 * NS, 30 * NS, 30 * NS],
+            "c-static": [23 * NS, 23 * NS, 23 * NS],
+            "c-rbtree": [26 * NS, 26 * NS, 26 * NS],
         },
     )
     muts = [mutation("mutate-1K", [20.0], [10.0]), mutation("mutate-100K", [90.0], [12.0])]
@@ -230,11 +240,29 @@ def test_growth_not_met_and_missing_base() -> None:
     assert by_name["per call: rbtree no slower than static"].verdict == "not measured"
 
 
-def test_c_reference() -> None:
-    assert report.c_reference("fast-rbtree", 32) == 26.0
-    assert report.c_reference("batch-static", 32) == 23.0
-    assert report.c_reference("rbtree", 8161) == 110.0
-    assert report.c_reference("rbtree", 33) is None
+def test_an_implementation_is_held_against_the_median_c_run_of_its_backend() -> None:
+    fixed = synthetic(
+        "100K",
+        {
+            "fast-rbtree": [60 * NS, 60 * NS, 60 * NS],
+            "c-rbtree": [26 * NS, 90 * NS, 25 * NS],  # one run preempted: the median ignores it
+            "c-static": [23 * NS, 22 * NS, 24 * NS],
+        },
+    )
+    assert report.c_ns(fixed, "fast-rbtree") == pytest.approx(26.0)
+    assert report.c_ns(fixed, "batch-rbtree") == pytest.approx(26.0)
+    assert report.c_ns(fixed, "static-bsearch") == pytest.approx(23.0)
+    assert report.c_ns(fixed, "c-rbtree") is None
+    assert report.median_ns(fixed, "c-rbtree") == pytest.approx(26.0)
+    without_c = synthetic("100K", {"fast-rbtree": [60 * NS, 60 * NS]})
+    assert report.c_ns(without_c, "fast-rbtree") is None
+
+
+def test_a_target_without_its_c_is_not_measured() -> None:
+    fixed = synthetic("100K", {"fast-static": [60 * NS, 60 * NS], "c-rbtree": [26 * NS] * 2})
+    by_name = {t.name: t for t in report.evaluate_targets(results([fixed], []))}
+    static = by_name["per call, static, 32 segs"]
+    assert (static.verdict, static.measured) == ("not measured", "60.0 ± 0.0 ns; C not measured")
 
 
 def full_results() -> BenchResults:
@@ -263,7 +291,11 @@ def test_json_holds_the_raw_samples_and_their_statistics(tmp_path: Path) -> None
     assert rb["seconds"] == [300 * NS, 330 * NS]
     assert rb["stats_s"]["mean"] == pytest.approx(315 * NS)
     assert rb["ns_per_lookup"]["mean"] == pytest.approx(315)
-    assert rb["x_c"] == pytest.approx(315 / 26)
+    c_rbtree = (IMPLS["c-rbtree"], list(IMPLS).index("c-rbtree") + 1)
+    assert c_rbtree[0].in_c
+    assert rb["c_ns"] == pytest.approx(c_rbtree[1] * 105)  # the median of its two runs
+    assert rb["x_c"] == pytest.approx(315 / (c_rbtree[1] * 105))
+    assert data["c_reference"]["caption"].startswith("C not measured")
     assert fixed["percent_rbtree_vs_static"]["kernel search"] == pytest.approx(200.0)
     assert data["mutations"][0]["plug_stats_us"]["mean"] == 21.0
     assert len(data["targets"]) == 9

@@ -52,6 +52,14 @@ def _argv(command: tuple[str, ...], tmp: Path) -> list[str]:
         ("bench",): ["bench", "--cases", "100", "--runs", "2", "--out", out, "--no-progress"],
         ("completion",): ["completion", "bash"],
         ("man",): ["man"],
+        ("conformance",): [
+            "conformance",
+            "--reference",
+            "--config",
+            "rbtree-max2-bsearch",
+            "--sequences",
+            "3",
+        ],
     }[command]
 
 

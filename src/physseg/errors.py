@@ -445,3 +445,27 @@ class ImageError(ValueError):
 
     def __str__(self) -> str:
         return f"image {self.what}: {self.reason}"
+
+
+class CComparatorError(Exception):
+    """The live C comparator of ``physseg bench`` failed for one case: ``implementation`` (the
+    benchmark's name for it, ``c-rbtree``), ``stage`` (``replay`` while the layout was being
+    built, ``lookup`` while timing) and ``detail`` (what happened: a signal, a panic's text, an
+    exit status, a time limit). The message is rendered from the three; the benchmark goes on
+    without that implementation.
+
+    >>> err = CComparatorError("c-rbtree", "replay", "killed by SIGSEGV")
+    >>> str(err)
+    'c-rbtree failed during replay: killed by SIGSEGV'
+    >>> err.stage, err.detail
+    ('replay', 'killed by SIGSEGV')
+    """
+
+    def __init__(self, implementation: str, stage: str, detail: str) -> None:
+        super().__init__(implementation, stage, detail)
+        self.implementation = implementation
+        self.stage = stage
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.implementation} failed during {self.stage}: {self.detail}"

@@ -4,9 +4,9 @@
   (the paper's 100M calls), static array vs R-B tree, as the kernel searches them and through
   physseg's per-call path;
 * ``figure2_fragmentation.png``: the fragmentation cases (and the honest-size ones), time per
-  lookup for each implementation, with the 95% margins;
+  lookup for each implementation (C among them when measured), with the 95% margins;
 * ``figure3_cost_vs_segments.png``: cost per lookup against the number of segments, with the C
-  reference points;
+  points measured in the same run and the 10 x C line;
 * ``figure4_mutation.png``: plug and unplug time per operation against the number of segments.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from physseg.bench.reference import C_NS, C_REFERENCE, PER_CALL_FACTOR
+from physseg.bench.reference import PER_CALL_FACTOR, CReference
 from physseg.bench.runner import BenchResults, LookupResult
 from physseg.bench.stats import percent_difference, summarize
 
@@ -33,6 +33,8 @@ COLORS: Final = {
     "fast-rbtree": "#ff7f0e",
     "batch-static": "#7f7f7f",
     "batch-rbtree": "#9467bd",
+    "c-static": "#17becf",
+    "c-rbtree": "#000000",
 }
 LABELS: Final = {
     "static-bsearch": "static array (bsearch)",
@@ -42,7 +44,11 @@ LABELS: Final = {
     "fast-rbtree": "physseg per call, R-B tree",
     "batch-static": "physseg batch, static",
     "batch-rbtree": "physseg batch, R-B tree",
+    "c-static": "C, static array (bsearch)",
+    "c-rbtree": "C, R-B tree",
 }
+C_IMPLS: Final = ("c-static", "c-rbtree")
+"""The implementations timed in C."""
 DPI: Final = 120
 
 
@@ -52,9 +58,10 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _caption_c(figure: Figure) -> None:
-    """Name the recorded C figures' origin under a figure that draws them."""
-    figure.supxlabel(f"C: {C_REFERENCE.caption()}", fontsize=7)
+def _caption_c(figure: Figure, reference: CReference) -> None:
+    """Name the C figures' origin (or why there are none) under a figure that draws them."""
+    text = reference.caption()
+    figure.supxlabel(text if not reference.measured else f"C: {text}", fontsize=7)
 
 
 def write_figures(results: BenchResults, out: Path) -> list[Path]:
@@ -65,9 +72,9 @@ def write_figures(results: BenchResults, out: Path) -> list[Path]:
         written.append(_figure1(max(fixed, key=lambda r: r.lookups), out))
     fragmented = [r for r in results.lookups if r.case.kind in ("fragmented", "honest")]
     if fragmented:
-        written.append(_figure2(fragmented, out))
+        written.append(_figure2(fragmented, out, results.c_reference))
     if results.lookups:
-        written.append(_figure3(results.lookups, out))
+        written.append(_figure3(results.lookups, out, results.c_reference))
     if results.mutations:
         written.append(_figure4(results, out))
     return written
@@ -122,7 +129,7 @@ def _figure1(result: LookupResult, out: Path) -> Path:
     return path
 
 
-def _figure2(results: list[LookupResult], out: Path) -> Path:
+def _figure2(results: list[LookupResult], out: Path, reference: CReference) -> Path:
     impls = [i for i in COLORS if any(i in r.times for r in results)]
     figure = _figure(max(8.0, 1.25 * len(results) + 3), 5.0)
     ax = figure.subplots()
@@ -154,17 +161,6 @@ def _figure2(results: list[LookupResult], out: Path) -> Path:
                 ha="center",
                 fontsize=7,
             )
-    c_ns = C_NS[("rbtree", 8161)]
-    for i, r in enumerate(results):
-        if r.case.segments == 8161:
-            ax.plot([x[i] - 0.45, x[i] + 0.45], [c_ns, c_ns], color="black", linewidth=2)
-            ax.annotate(
-                f"C: {c_ns:g} ns",
-                (x[i] + 0.45, c_ns),
-                textcoords="offset points",
-                xytext=(2, -10),
-                fontsize=8,
-            )
     ax.set_xticks(
         x,
         [f"{r.case.name}\n{r.case.segments:,} segs" for r in results],
@@ -181,8 +177,7 @@ def _figure2(results: list[LookupResult], out: Path) -> Path:
     )
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3, which="both")
-    if any(r.case.segments == 8161 for r in results):
-        _caption_c(figure)
+    _caption_c(figure, reference)
     path = out / "figure2_fragmentation.png"
     figure.savefig(path)
     return path
@@ -200,7 +195,7 @@ def _points(results: list[LookupResult], impl: str) -> dict[int, tuple[float, fl
     return {segs: (mean, margin) for segs, (mean, margin, _) in best.items()}
 
 
-def _figure3(results: list[LookupResult], out: Path) -> Path:
+def _figure3(results: list[LookupResult], out: Path, reference: CReference) -> Path:
     figure = _figure(10.5, 5.8)
     ax = figure.subplots()
     booted = [r for r in results if r.case.kind != "fixed"]
@@ -225,29 +220,22 @@ def _figure3(results: list[LookupResult], out: Path) -> Path:
                 linestyle=style if len(segs) > 1 else "none",
                 label=f"{LABELS[impl]} ({suffix})",
             )
-    for (backend, c_segs), c_ns in C_NS.items():
-        ax.plot(c_segs, c_ns, marker="*", markersize=14, color="black", linestyle="none")
-        ax.annotate(
-            f"C {backend} {c_ns:g} ns",
-            (c_segs, c_ns),
-            textcoords="offset points",
-            xytext=(9, -9 if backend == "static" else 3),
-            fontsize=8,
-        )
+    targets = [
+        (segs, mean * PER_CALL_FACTOR)
+        for impl in C_IMPLS
+        for segs, (mean, _) in _points(results, impl).items()
+    ]
+    if targets:
         ax.plot(
-            c_segs,
-            c_ns * PER_CALL_FACTOR,
+            [segs for segs, _ in targets],
+            [ns for _, ns in targets],
             marker="_",
             markersize=18,
             markeredgewidth=2,
             color="black",
             linestyle="none",
+            label=f"{PER_CALL_FACTOR:g} x C (the per-call target)",
         )
-    ax.plot([], [], marker="*", color="black", linestyle="none", label="NetBSD C in userspace")
-    ax.plot(
-        [], [], marker="_", markeredgewidth=2, color="black", linestyle="none",
-        label="10 x C (the per-call target)",
-    )  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("segments (log scale)")
@@ -255,7 +243,7 @@ def _figure3(results: list[LookupResult], out: Path) -> Path:
     ax.set_title("Figure 3: cost per PHYS_TO_VM_PAGE against the number of segments")
     ax.grid(alpha=0.3, which="both")
     figure.legend(fontsize=8, loc="outside right upper")
-    _caption_c(figure)
+    _caption_c(figure, reference)
     path = out / "figure3_cost_vs_segments.png"
     figure.savefig(path)
     return path

@@ -5,7 +5,10 @@
   what the load test's ``uvm_phys_to_vm_page`` calls: the same entry point for every build, so
   the comparison is of the searches alone;
 * ``fast-static``, ``fast-rbtree``: physseg's per-call ``Kernel.PHYS_TO_VM_PAGE`` (frame memo);
-* ``batch-static``, ``batch-rbtree``: ``Kernel.phys_to_vm_pages`` over a numpy array (frame table).
+* ``batch-static``, ``batch-rbtree``: ``Kernel.phys_to_vm_pages`` over a numpy array (frame table);
+* ``c-static``, ``c-rbtree``: a C implementation's ``PHYS_TO_VM_PAGE`` on the same layout, timed
+  in C by the live comparator (:mod:`physseg.bench.ccompare`) when the run has one: NetBSD's
+  ``uvm_physseg.c`` with ``--netbsd-src`` (both), physseg's own C otherwise (``c-rbtree``).
 
 A runner takes one :class:`Chunk` of addresses and looks every address up, discarding the
 results as the load test does. Per-call runners iterate a list of Python ints (the addresses
@@ -23,7 +26,7 @@ import numpy.typing as npt
 
 from physseg.netbsd import Kernel
 
-__all__ = ["IMPLS", "Chunk", "Impl", "Runner", "resolve_impls"]
+__all__ = ["C_STYLE", "IMPLS", "Chunk", "Impl", "Runner", "resolve_impls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,15 @@ class Impl:
     style: str
     label: str
 
+    @property
+    def in_c(self) -> bool:
+        """Whether this is a C implementation, timed by the live comparator rather than by a
+        Python runner. O(1)."""
+        return self.style == C_STYLE
+
     def runner(self, kernel: Kernel) -> Runner:
-        """A function looking up every address of a chunk on ``kernel``."""
+        """A function looking up every address of a chunk on ``kernel``. O(1). Raises
+        ``KeyError`` for a C implementation (the live comparator times those)."""
         return _RUNNERS[self.style](kernel)
 
 
@@ -84,6 +94,9 @@ def _batch(kernel: Kernel) -> Runner:
     return run
 
 
+C_STYLE: Final = "c"
+"""The style of the C implementations."""
+
 _RUNNERS: Final[dict[str, Callable[[Kernel], Runner]]] = {
     "kernel": _kernel_search,
     "per-call": _per_call,
@@ -100,6 +113,8 @@ IMPLS: Final[dict[str, Impl]] = {
         Impl("fast-rbtree", "rbtree", "per-call", "physseg PHYS_TO_VM_PAGE, R-B tree"),
         Impl("batch-static", "static-bsearch", "batch", "physseg batch, static"),
         Impl("batch-rbtree", "rbtree", "batch", "physseg batch, R-B tree"),
+        Impl("c-static", "static-bsearch", C_STYLE, "C, static array (bsearch)"),
+        Impl("c-rbtree", "rbtree", C_STYLE, "C, R-B tree"),
     )
 }
 """Every implementation by name, in report order."""

@@ -1,64 +1,84 @@
-"""The C reference figures the benchmark holds physseg against, where they come from, and the
+"""What the C figures of a benchmark run are, where and when they were measured, and the
 per-call target.
 
-physseg does not yet measure NetBSD's C code live (that needs a C build of ``uvm_physseg.c``);
-until it does, the figures below are *recorded* measurements, and every table, report and figure
-that uses them names them through :data:`C_REFERENCE` (:meth:`CReference.caption`): what was
-measured, on which machine, when, and the document that gives the details (``docs/benchmarks.md``,
-section "The C reference").
+The C figures are measured live, in the same run as physseg's (see :mod:`physseg.bench.ccompare`):
+a :class:`CReference` names which C was timed (NetBSD's ``uvm_physseg.c`` built here, or
+physseg's own C implementation of the conformance ABI), on which machine and on which day, or
+why no C was measured. Every table, report and figure that shows a C figure prints its
+:meth:`CReference.caption`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime
+import os
+import platform
+from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["C_NS", "C_REFERENCE", "PER_CALL_FACTOR", "CReference"]
+__all__ = ["PER_CALL_FACTOR", "CReference", "this_machine"]
+
+PER_CALL_FACTOR: Final = 10.0
+"""The per-call target: within this factor of C."""
+
+
+def this_machine() -> str:
+    """The host a live C figure is measured on: name, architecture and CPU count
+    (``buildhost, x86_64, 2 CPUs``). O(1). Raises nothing."""
+    name = platform.node() or "this host"
+    return f"{name}, {platform.machine() or 'unknown architecture'}, {os.cpu_count()} CPUs"
 
 
 @dataclass(frozen=True, slots=True)
 class CReference:
-    """Recorded nanoseconds per ``PHYS_TO_VM_PAGE`` of a C implementation, with provenance.
+    """The provenance of a run's C figures: ``what`` C was timed, on which ``machine``, on
+    which ``date`` (ISO, UTC), with which ``compiler``; or ``reason`` why none was (then
+    ``what`` is empty).
 
-    ``ns`` maps (backend, segments) to nanoseconds per call; ``what`` names the code,
-    ``machine`` and ``date`` where and when it was measured, ``source`` the repository file (and
-    section) that documents the measurement.
-
-    >>> CReference("C", "a laptop", "2026-01-01", "docs/x.md", {("rbtree", 32): 1.0}).caption()
-    'C, measured on a laptop, 2026-01-01 (docs/x.md)'
+    >>> ref = CReference("NetBSD C rev 1.9", "h, x86_64, 2 CPUs", "2026-12-07", "gcc -O2")
+    >>> ref.caption()
+    'NetBSD C rev 1.9; measured live in this run on h, x86_64, 2 CPUs, 2026-12-07'
+    >>> CReference.not_measured("no C compiler").caption()
+    'C not measured: no C compiler'
     """
 
     what: str
     machine: str
     date: str
-    source: str
-    ns: dict[tuple[str, int], float] = field(default_factory=dict)
+    compiler: str = ""
+    reason: str | None = None
+
+    @classmethod
+    def live(cls, what: str, compiler: str) -> CReference:
+        """The provenance of C figures measured now, on this machine. O(1). Raises nothing."""
+        today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        return cls(what, this_machine(), today, compiler)
+
+    @classmethod
+    def not_measured(cls, reason: str) -> CReference:
+        """No C figure in this run, because of ``reason`` (one line). O(1). Raises nothing."""
+        return cls("", this_machine(), "", "", reason)
+
+    @property
+    def measured(self) -> bool:
+        """Whether C was measured in this run. O(1)."""
+        return self.reason is None
 
     def caption(self) -> str:
-        """One line naming the figures' origin, for tables, reports and plots. O(1)."""
-        return f"{self.what}, measured on {self.machine}, {self.date} ({self.source})"
+        """One line naming the C figures' origin, for tables, reports and plots; ``C not
+        measured: <reason>`` when there are none. O(1). Raises nothing."""
+        if self.reason is not None:
+            return f"C not measured: {self.reason}"
+        return f"{self.what}; measured live in this run on {self.machine}, {self.date}"
 
     def as_dict(self) -> dict[str, object]:
-        """The provenance and figures as JSON-ready values (keys ``backend/segments``). O(k)
-        for k figures."""
+        """The provenance as JSON-ready values. O(1). Raises nothing."""
         return {
+            "measured": self.measured,
             "what": self.what,
             "machine": self.machine,
             "date": self.date,
-            "source": self.source,
-            "ns": {f"{backend}/{segments}": ns for (backend, segments), ns in self.ns.items()},
+            "compiler": self.compiler,
+            "reason": self.reason,
+            "caption": self.caption(),
         }
-
-
-C_REFERENCE: Final = CReference(
-    what="NetBSD C (uvm_physseg.c in userspace, addresses generated in advance)",
-    machine="a 2-core shared x86-64 Linux host of this project's CI kind",
-    date="2026-11-30",
-    source="docs/benchmarks.md, The C reference",
-    ns={("rbtree", 32): 26.0, ("static", 32): 23.0, ("rbtree", 8161): 110.0},
-)
-"""The recorded C figures and their provenance."""
-C_NS: Final = C_REFERENCE.ns
-"""C nanoseconds per ``PHYS_TO_VM_PAGE`` by (backend, segments)."""
-PER_CALL_FACTOR: Final = 10.0
-"""The per-call target: within this factor of C."""

@@ -11,6 +11,14 @@ Times are the thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``), less the cost of 
 clock: on a shared machine it leaves out the periods other processes hold the CPU, which wall
 time would charge to physseg. Wall times are recorded next to them (``wall_times``), and the
 load average before and after a benchmark goes in its environment.
+
+A C implementation (``c-*``, with a live comparator :class:`~physseg.bench.ccompare.CSide`;
+its child is forked before the case's kernels are built, then given their layout) takes its
+turn in the same rotation: its child times the same chunk in C and the runner adds what it
+reports to the CPU series (the lesser of C's ``CLOCK_MONOTONIC`` reading and the child's thread
+CPU time around the call) and to the wall series (C's reading). A C implementation that
+fails (a crash, a panic, a time limit) is dropped from the case with the reason in
+``c_failures``; the case goes on.
 """
 
 from __future__ import annotations
@@ -28,9 +36,13 @@ from typing import Final, Protocol
 
 import numpy as np
 
+from physseg.bench.ccompare import CLookup, CSide
 from physseg.bench.impls import Chunk, Impl
+from physseg.bench.reference import CReference
 from physseg.bench.stats import Summary, summarize
 from physseg.bench.workloads import LookupCase, MutationCase, Profile, build_kernel
+from physseg.errors import CComparatorError
+from physseg.netbsd import Kernel
 
 __all__ = [
     "CHUNK",
@@ -52,6 +64,8 @@ CHUNK: Final = 1 << 18
 batch of this size returns 8 MiB of results, which glibc then serves from memory the process
 already has; a batch of 2^20 (32 MiB) is mapped fresh every time and pays ~3 ns a lookup more
 for the OS to zero its pages."""
+NO_C_SIDE: Final = "this run was given no C side"
+"""The reason in :attr:`BenchResults.c_reference` when :func:`run_cases` got no ``c_side``."""
 CLOCK_CALIBRATION: Final = 2000
 """Back-to-back clock reads whose minimum is the clock's own cost, subtracted from timings."""
 WARMUP_LOOKUPS: Final = 1 << 16
@@ -99,6 +113,8 @@ class LookupResult:
     """Per run: seconds to draw the addresses as numpy arrays."""
     rng_list: list[float] = field(default_factory=list)
     """Per run: seconds to turn them into Python ints (what per-call implementations read)."""
+    c_failures: dict[str, str] = field(default_factory=dict)
+    """Per C implementation dropped from the case: why (the comparator's error)."""
 
     def impl_names(self) -> list[str]:
         """The implementations that ran, in report order."""
@@ -128,8 +144,8 @@ class LookupResult:
         return max(0.0, self.warmup_s[impl] - steady)
 
     def _rng_for(self, impl: str) -> list[float]:
-        style = next(i.style for i in self.impls if i.name == impl)
-        if style == "batch":
+        chosen = next(i for i in self.impls if i.name == impl)
+        if chosen.style == "batch" or chosen.in_c:
             return self.rng_array
         return [a + b for a, b in zip(self.rng_array, self.rng_list, strict=True)]
 
@@ -157,6 +173,8 @@ class BenchResults:
     mutations: list[MutationResult] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    c_reference: CReference = field(default_factory=lambda: CReference.not_measured(NO_C_SIDE))
+    """Which C the ``c-*`` figures are, where and when measured; or why there are none."""
 
 
 @contextmanager
@@ -196,24 +214,76 @@ def run_lookup_case(
     lookups: int,
     seed: int,
     progress: Progress | None = None,
+    c_side: CSide | None = None,
 ) -> LookupResult:
     """Time ``runs`` runs of ``lookups`` lookups for every implementation in ``impls`` that
-    runs on one of the case's builds. Raises ``ValueError`` for a non-positive count or when
-    no implementation applies."""
+    runs on one of the case's builds (a C one only where ``c_side`` offers its build).
+    O(runs x lookups x implementations). Raises ``ValueError`` for a non-positive count or
+    when no implementation applies; a failing C implementation is dropped, not raised."""
     if runs < 1 or lookups < 1:
         raise ValueError(f"{case.name}: runs and lookups must be positive ({runs}, {lookups})")
-    chosen = [impl for impl in impls if impl.build in case.builds]
+    chosen = [
+        impl
+        for impl in impls
+        if impl.build in case.builds
+        and (not impl.in_c or (c_side is not None and c_side.offers(impl.build)))
+    ]
     if not chosen:
         raise ValueError(f"{case.name}: none of the implementations runs on {case.builds}")
     progress = progress or NullProgress()
     result = LookupResult(case, lookups, runs, chosen)
     progress.start(f"{case.name}: building {case.segments} segments", len(chosen) + 1)
-    kernels = {}
-    for build in dict.fromkeys(impl.build for impl in chosen):
-        started = time.perf_counter()
-        kernels[build] = build_kernel(case, build, seed)
-        result.build_s[build] = time.perf_counter() - started
-    runners = {impl.name: impl.runner(kernels[impl.build]) for impl in chosen}
+    c_lookups: dict[str, CLookup] = {}
+    try:
+        for impl in chosen:
+            if impl.in_c:
+                assert c_side is not None
+                c_lookups[impl.name] = c_side.spawn(impl.name, impl.build, case.segments)
+        kernels = {}
+        for build in dict.fromkeys(impl.build for impl in chosen):
+            started = time.perf_counter()
+            kernels[build] = build_kernel(case, build, seed)
+            result.build_s[build] = time.perf_counter() - started
+        _replay_c(result, kernels, c_lookups)
+        _time_runs(result, kernels, c_lookups, seed, progress)
+    finally:
+        for c_lookup in c_lookups.values():
+            c_lookup.close()
+    return result
+
+
+def _replay_c(
+    result: LookupResult, kernels: dict[str, Kernel], c_lookups: dict[str, CLookup]
+) -> None:
+    """Give each C child the layout of its build's kernel (the replay time goes in
+    ``build_s``); drop one whose replay fails."""
+    for impl in [impl for impl in result.impls if impl.in_c]:
+        c_lookup = c_lookups[impl.name]
+        try:
+            c_lookup.replay(kernels[impl.build])
+        except CComparatorError as exc:
+            del c_lookups[impl.name]
+            _drop_c(result, impl.name, exc)
+            continue
+        result.build_s[impl.name] = c_lookup.replay_s
+
+
+def _drop_c(result: LookupResult, name: str, exc: CComparatorError) -> None:
+    result.c_failures[name] = str(exc)
+    result.impls[:] = [impl for impl in result.impls if impl.name != name]
+    for series in (result.times, result.wall_times, result.warmup_s):
+        series.pop(name, None)
+
+
+def _time_runs(
+    result: LookupResult,
+    kernels: dict[str, Kernel],
+    c_lookups: dict[str, CLookup],
+    seed: int,
+    progress: Progress,
+) -> None:
+    case, runs, lookups, chosen = result.case, result.runs, result.lookups, result.impls
+    runners = {impl.name: impl.runner(kernels[impl.build]) for impl in chosen if not impl.in_c}
     salt = _case_seed(case.name)
     cpu = time.thread_time_ns
     wall = time.perf_counter_ns
@@ -221,7 +291,13 @@ def run_lookup_case(
     with _gc_off():
         warm = case.addresses(np.random.default_rng([seed, salt, 1 << 30]), WARMUP_LOOKUPS)
         warm_chunk = Chunk(warm, warm.tolist())
-        for impl in chosen:
+        for impl in list(chosen):
+            if impl.in_c:
+                timing = _time_c(result, c_lookups, impl.name, warm_chunk)
+                if timing is not None:
+                    result.warmup_s[impl.name] = timing[0] / 1e9
+                progress.advance(1)
+                continue
             t0 = cpu()
             runners[impl.name](warm_chunk)
             result.warmup_s[impl.name] = max(0, cpu() - t0 - overhead) / 1e9
@@ -232,8 +308,9 @@ def run_lookup_case(
     with _gc_off():
         for run in range(runs):
             rng = np.random.default_rng([seed, salt, run])
-            spent = dict.fromkeys(runners, 0)
-            spent_wall = dict.fromkeys(runners, 0)
+            names = [impl.name for impl in chosen]
+            spent = dict.fromkeys(names, 0)
+            spent_wall = dict.fromkeys(names, 0)
             rng_array = rng_list = 0
             order = chosen[run % len(chosen) :] + chosen[: run % len(chosen)]
             for first in range(0, lookups, CHUNK):
@@ -246,6 +323,12 @@ def run_lookup_case(
                 rng_array += max(0, t1 - t0 - overhead)
                 rng_list += max(0, t2 - t1 - overhead)
                 for impl in order:
+                    if impl.in_c:
+                        timing = _time_c(result, c_lookups, impl.name, chunk)
+                        if timing is not None:
+                            spent[impl.name] += timing[0]
+                            spent_wall[impl.name] += timing[1]
+                        continue
                     w0 = wall()
                     t0 = cpu()
                     runners[impl.name](chunk)
@@ -254,12 +337,26 @@ def run_lookup_case(
                     spent[impl.name] += max(0, t1 - t0 - overhead)
                 del chunk
                 progress.advance(count)
-            for name in runners:
-                result.times[name].append(spent[name] / 1e9)
-                result.wall_times[name].append(spent_wall[name] / 1e9)
+            for impl in chosen:
+                result.times[impl.name].append(spent[impl.name] / 1e9)
+                result.wall_times[impl.name].append(spent_wall[impl.name] / 1e9)
             result.rng_array.append(rng_array / 1e9)
             result.rng_list.append(rng_list / 1e9)
-    return result
+
+
+def _time_c(
+    result: LookupResult, c_lookups: dict[str, CLookup], name: str, chunk: Chunk
+) -> tuple[int, int] | None:
+    """(CPU, wall) nanoseconds C took for ``chunk``; ``None`` once the implementation is
+    dropped."""
+    if name not in c_lookups:
+        return None
+    try:
+        return c_lookups[name].time_lookups(chunk.array)
+    except CComparatorError as exc:
+        del c_lookups[name]
+        _drop_c(result, name, exc)
+        return None
 
 
 def run_mutation_case(
@@ -332,11 +429,15 @@ def run_cases(
     profile: Profile,
     command: str,
     progress: Progress | None = None,
+    c_side: CSide | None = None,
 ) -> BenchResults:
     """Run every case with the profile's sizes (``runs``, ``lookups`` and ``ops`` override
-    them when given; a fixed case always does its own N lookups)."""
+    them when given; a fixed case always does its own N lookups), the C implementations of
+    ``impls`` beside the Python ones where ``c_side`` offers them."""
     started = time.perf_counter()
     results = BenchResults(profile.name, seed, command, environment=environment())
+    if c_side is not None:
+        results.c_reference = c_side.reference
     for case in cases:
         if isinstance(case, MutationCase):
             results.mutations.append(
@@ -358,6 +459,7 @@ def run_cases(
                     lookups=count,
                     seed=seed,
                     progress=progress,
+                    c_side=c_side,
                 )
             )
     results.elapsed_s = time.perf_counter() - started

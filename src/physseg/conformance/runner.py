@@ -24,6 +24,7 @@ from typing import Final
 from physseg.conformance.calls import Call
 from physseg.conformance.model import ABORTS, abort_kind
 from physseg.conformance.observe import Machine, Observer
+from physseg.conformance.pipes import read_all, write_all
 from physseg.conformance.trace import Abort, Trace
 
 ABORT_STATUS: Final = 86
@@ -89,7 +90,7 @@ def run_forked(
         if hung:
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-        message = _read_all(abort_r)
+        message = read_all(abort_r)
     finally:
         os.close(results_r)
         os.close(abort_r)
@@ -124,29 +125,16 @@ def _child(  # pragma: no cover - runs in the forked child
 
         def emit(step: object) -> None:
             blob = pickle.dumps(step, protocol=pickle.HIGHEST_PROTOCOL)
-            _write_all(results_w, _HEADER.pack(len(blob)) + blob)
+            write_all(results_w, _HEADER.pack(len(blob)) + blob)
 
         observe_steps(Observer(m), calls, emit)
     except BaseException as exc:
         if isinstance(exc, ABORTS):
-            _write_all(abort_w, f"{abort_kind(exc)}\t{exc}".encode())
+            write_all(abort_w, f"{abort_kind(exc)}\t{exc}".encode())
             os._exit(ABORT_STATUS)
-        _write_all(abort_w, traceback.format_exc().encode(errors="replace"))
+        write_all(abort_w, traceback.format_exc().encode(errors="replace"))
         os._exit(HARNESS_STATUS)
     os._exit(0)
-
-
-def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - runs in the child
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_all(fd: int) -> str:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def _collect(fd: int, hang_timeout: float) -> tuple[Trace, bool]:

@@ -23,7 +23,9 @@ PFN_LIMIT: Final = 96
 MAX_SEGMENT: Final = 8
 """Pages of a segment a draw makes at most."""
 BOOT_CALLS: Final = 7
+"""Boot calls after the first ``physload`` at most (each further one drawn with odds 3:1)."""
 RUN_CALLS: Final = 9
+"""Run-time calls at most (each further one drawn with odds 4:1)."""
 
 
 def _spans(observer: Observer) -> list[tuple[int, int, int, int]]:
@@ -79,15 +81,21 @@ def _physload(data: st.DataObject, spans: list[tuple[int, int, int, int]]) -> Ca
     return Call("physload", (start, end, avail_start, avail_end, free_list))
 
 
-def _plug(data: st.DataObject, spans: list[tuple[int, int, int, int]], npages: int) -> Call:
-    """A plug into a gap (or onto a neighbour, or over a segment); its size is small, or
-    around ``uvmexp.npages``, where a brand-new slab's loop starts (quirks 10 and 38)."""
+def _plug(
+    data: st.DataObject, spans: list[tuple[int, int, int, int]], npages: int, freed: list[int]
+) -> Call:
+    """A plug into a gap (or onto a neighbour, or over a segment); its size is small, or the
+    size of an earlier run-time unplug (whose vm_pages it can scavenge), or around
+    ``uvmexp.npages``, where a brand-new slab's loop starts (quirks 10 and 38)."""
     if spans and data.draw(st.integers(0, 4)) == 0:
         start, end, _, _ = spans[data.draw(st.integers(0, len(spans) - 1))]
         pfn = data.draw(st.sampled_from((end, max(start - 1, 0), start)))
     else:
         pfn = _gap_start(data, spans)
-    if 0 < npages <= 4 * MAX_SEGMENT and data.draw(st.integers(0, 3)) == 0:
+    size = data.draw(st.sampled_from(("small", "freed", "npages")))
+    if size == "freed" and freed:
+        pages = data.draw(st.sampled_from(freed))
+    elif size == "npages" and 0 < npages <= 4 * MAX_SEGMENT:
         pages = npages + data.draw(st.integers(-1, 1))
     else:
         pages = data.draw(st.integers(1, MAX_SEGMENT))
@@ -142,12 +150,12 @@ _RUN: Final = (
 )
 
 
-def _draw_call(data: st.DataObject, name: str, observer: Observer) -> Call:
+def _draw_call(data: st.DataObject, name: str, observer: Observer, freed: list[int]) -> Call:
     spans = _spans(observer)
     if name == "physload":
         return _physload(data, spans)
     if name == "plug":
-        return _plug(data, spans, observer.machine.counters()[1])
+        return _plug(data, spans, observer.machine.counters()[1], freed)
     if name == "unplug":
         return Call("unplug", _range(data, spans))
     if name in ("physunload", "physunload_force", "set_start_hint"):
@@ -168,25 +176,32 @@ def draw_sequence(data: st.DataObject, config: Config) -> list[Call]:
     call the model aborts on. O(calls · segments)."""
     observer = Observer(ModelMachine(config.kernel()))
     calls: list[Call] = []
+    freed: list[int] = []
 
     def perform(call: Call) -> bool:
         calls.append(call)
         try:
-            observer.run(call)
+            result = observer.run(call)
         except ABORTS:
             return False
+        if call.name == "unplug" and result == (True,) and call.args[1] > 0:
+            freed.append(call.args[1])
         return True
 
     if not perform(_physload(data, [])):
         return calls
-    for _ in range(data.draw(st.integers(0, BOOT_CALLS))):
-        if not perform(_draw_call(data, data.draw(st.sampled_from(_BOOT)), observer)):
+    for _ in range(BOOT_CALLS):
+        if data.draw(st.integers(0, 3)) == 0:
+            break
+        if not perform(_draw_call(data, data.draw(st.sampled_from(_BOOT)), observer, freed)):
             return calls
     if data.draw(st.integers(0, 9)) == 0:
         return calls
-    if not perform(_draw_call(data, "page_init", observer)):
+    if not perform(_draw_call(data, "page_init", observer, freed)):
         return calls
-    for _ in range(data.draw(st.integers(0, RUN_CALLS))):
-        if not perform(_draw_call(data, data.draw(st.sampled_from(_RUN)), observer)):
+    for _ in range(RUN_CALLS):
+        if data.draw(st.integers(0, 4)) == 0:
+            break
+        if not perform(_draw_call(data, data.draw(st.sampled_from(_RUN)), observer, freed)):
             return calls
     return calls

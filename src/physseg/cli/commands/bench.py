@@ -1,5 +1,6 @@
-"""``physseg bench``: the paper's evaluation (NetBSD's load tests) on every lookup path, with
-the paper's statistics, tables and figures written to ``--out``."""
+"""``physseg bench``: the paper's evaluation (NetBSD's load tests) on every lookup path, C
+measured live beside them, with the paper's statistics, tables and figures written to
+``--out``."""
 
 from __future__ import annotations
 
@@ -20,10 +21,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from physseg.bench.impls import IMPLS, resolve_impls
+from physseg.bench.ccompare import CSide
+from physseg.bench.impls import IMPLS, Impl, resolve_impls
+from physseg.bench.reference import CReference
 from physseg.bench.report import console_tables, results_dict, write_outputs
 from physseg.bench.runner import run_cases
-from physseg.bench.workloads import CASES, GROUPS, PAPER, QUICK, resolve_cases
+from physseg.bench.workloads import (
+    CASES,
+    GROUPS,
+    PAPER,
+    QUICK,
+    LookupCase,
+    MutationCase,
+    resolve_cases,
+)
 from physseg.cli.commands._common import print_json
 from physseg.errors import CommandError
 
@@ -102,6 +113,14 @@ def register(subparsers: Any) -> None:
         help=f"plugs (and unplugs) per run of a mutation case (quick: {QUICK.mutation_ops}; "
         f"paper: {PAPER.mutation_ops})",
     )
+    parser.add_argument(
+        "--netbsd-src",
+        type=Path,
+        metavar="DIR",
+        help="time NetBSD's uvm_physseg.c from this source tree (built here, R-B tree and "
+        "static builds) as the C beside physseg; default: physseg's own C implementation of "
+        "the conformance ABI (R-B tree only, not NetBSD's code)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
     parser.add_argument(
         "--out",
@@ -150,8 +169,29 @@ def _command(args: argparse.Namespace) -> str:
         value = getattr(args, option)
         if value is not None:
             words += [f"--{option}", str(value)]
+    if args.netbsd_src is not None:
+        words += ["--netbsd-src", str(args.netbsd_src)]
     words += ["--seed", str(args.seed), "--out", str(args.out)]
     return " ".join(words)
+
+
+def c_side(
+    netbsd_src: Path | None, cases: list[LookupCase | MutationCase], impls: list[Impl]
+) -> CSide:
+    """The C beside the chosen implementations: every C build the lookup cases need, built
+    (or taken from the cache) now. O(builds). Raises nothing: a side that cannot be built
+    says why in its reference."""
+    builds = {impl.build for impl in impls if impl.in_c}
+    if not builds:
+        return CSide(CReference.not_measured("no C implementation selected (--impls)"))
+    needs = [
+        (build, case.segments)
+        for case in cases
+        if isinstance(case, LookupCase)
+        for build in case.builds
+        if build in builds
+    ]
+    return CSide.prepare(netbsd_src, needs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         width = WIDE_WIDTH if args.wide else NARROW_WIDTH
         console = Console(file=sys.stdout, width=width, color_system=None, highlight=False)
+    side = c_side(args.netbsd_src, cases, impls)
+    if not side.reference.measured:
+        print(side.reference.caption(), file=sys.stderr)
     console.print(
         f"physseg bench: {profile.name} profile, {len(cases)} cases "
         f"({', '.join(case.name for case in cases)}), seed {args.seed}; times are CPU time "
@@ -195,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
             profile=profile,
             command=_command(args),
             progress=_RichProgress(bars),
+            c_side=side,
         )
     written = write_outputs(results, args.out)
     if args.json:
@@ -202,5 +246,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for table in console_tables(results, None if args.wide else console.width):
         console.print(table)
+    for result in results.lookups:
+        for failure in result.c_failures.values():
+            console.print(f"{result.case.name}: {failure}")
     console.print(f"{results.elapsed_s:.1f} s; wrote " + ", ".join(str(p) for p in written))
     return 0

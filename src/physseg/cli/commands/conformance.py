@@ -120,7 +120,7 @@ def register(subparsers: Any) -> None:
         "--repro-dir",
         metavar="DIR",
         type=Path,
-        help="write each divergence's C reproduction to DIR/<config>.c",
+        help="write each divergence's C reproduction to DIR/<config>-<n>.c",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of the tables"
@@ -171,10 +171,15 @@ def _table(reports: list[ConfigReport]) -> Table:
     return table
 
 
+def _repro_path(directory: Path, config: str, number: int) -> Path:
+    """Where the ``number``-th divergence of ``config`` has its C reproduction."""
+    return directory / f"{config}-{number}.c"
+
+
 def _details(reports: list[ConfigReport], repro_dir: Path | None) -> list[str]:
     lines: list[str] = []
     for r in reports:
-        for d in r.divergences:
+        for number, d in enumerate(r.divergences, start=1):
             lines.append(f"DIVERGENCE {r.config} ({d.origin}), {len(d.calls)} calls:")
             for i, call in enumerate(d.calls):
                 marker = "  <-- first difference" if i == d.difference.step else ""
@@ -184,7 +189,7 @@ def _details(reports: list[ConfigReport], repro_dir: Path | None) -> list[str]:
                 f"  field {diff.field}: model {diff.model!r}, implementation {diff.actual!r}"
             )
             if repro_dir is not None:
-                lines.append(f"  C reproduction: {repro_dir / (r.config + '.c')}")
+                lines.append(f"  C reproduction: {_repro_path(repro_dir, r.config, number)}")
         for name, (count, example) in r.explained.items():
             cause = example.explained_by
             assert cause is not None
@@ -216,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
     if args.repro_dir is not None:
         args.repro_dir.mkdir(parents=True, exist_ok=True)
         for r in reports:
-            if r.divergences:
-                (args.repro_dir / f"{r.config}.c").write_text(r.divergences[0].reproduction())
+            for number, d in enumerate(r.divergences, start=1):
+                _repro_path(args.repro_dir, r.config, number).write_text(d.reproduction())
     diverged = any(r.divergences for r in reports)
     if args.json:
         print_json(
