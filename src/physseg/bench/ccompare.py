@@ -42,7 +42,7 @@ from physseg.conformance.build import BASE_FLAGS, BuildError, compiler
 from physseg.conformance.check import Target
 from physseg.conformance.clib import CMachine, LoadError
 from physseg.conformance.config import Config
-from physseg.conformance.pipes import read_all, write_all
+from physseg.conformance.pipes import read_all, silence_child, write_all
 from physseg.conformance.runner import ABORT_STATUS, HARNESS_STATUS
 from physseg.conformance.targets import TreeError, netbsd_target, reference_target
 from physseg.errors import CComparatorError
@@ -185,6 +185,7 @@ class CLookup:
             os.close(requests_w)
             os.close(replies_r)
             os.close(abort_r)
+            silence_child()
             _serve(target, requests_r, replies_w, abort_w)
         os.close(requests_r)
         os.close(replies_w)

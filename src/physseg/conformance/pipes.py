@@ -1,9 +1,24 @@
 """Whole writes and reads on pipe descriptors, for the harness's forked children and their
-parents (``os.write`` and ``os.read`` may move fewer bytes than asked)."""
+parents (``os.write`` and ``os.read`` may move fewer bytes than asked), and the silencing of
+such a child."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
+
+
+def silence_child() -> None:  # pragma: no cover - runs in forked children
+    """In a forked child that reports through pipes: send its stdout and stderr to
+    ``/dev/null`` (an implementation's own printf would otherwise mix with the parent's
+    report) and turn faulthandler off (a crash is the parent's to report, not a Python
+    traceback on the terminal). O(1). Raises ``OSError`` when ``/dev/null`` cannot be
+    opened."""
+    faulthandler.disable()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def write_all(fd: int, data: bytes) -> None:

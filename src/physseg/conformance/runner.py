@@ -24,7 +24,7 @@ from typing import Final
 from physseg.conformance.calls import Call
 from physseg.conformance.model import ABORTS, abort_kind
 from physseg.conformance.observe import Machine, Observer
-from physseg.conformance.pipes import read_all, write_all
+from physseg.conformance.pipes import read_all, silence_child, write_all
 from physseg.conformance.trace import Abort, Trace
 
 ABORT_STATUS: Final = 86
@@ -117,6 +117,7 @@ def _child(  # pragma: no cover - runs in the forked child
     abort_w: int,
     set_abort_fd: Callable[[int], None] | None,
 ) -> None:
+    silence_child()
     try:
         if set_abort_fd is not None:
             set_abort_fd(abort_w)
