@@ -43,7 +43,7 @@ from physseg.conformance.check import Target
 from physseg.conformance.clib import CMachine, LoadError
 from physseg.conformance.config import Config
 from physseg.conformance.pipes import read_all, silence_child, write_all
-from physseg.conformance.runner import ABORT_STATUS, HARNESS_STATUS
+from physseg.conformance.runner import HARNESS_STATUS, child_ending
 from physseg.conformance.targets import TreeError, netbsd_target, reference_target
 from physseg.errors import CComparatorError
 from physseg.netbsd import Kernel
@@ -294,16 +294,13 @@ class CLookup:
 
 def _ending(status: int, message: str) -> str:
     """What ended a child, from its wait status and what it wrote on the abort pipe."""
-    if os.WIFSIGNALED(status):
-        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-    code = os.WEXITSTATUS(status)
-    if code == ABORT_STATUS:
-        kind, _, text = message.partition("\t")
-        return f"{kind}: {text}"
-    if code == HARNESS_STATUS:
-        lines = message.strip().splitlines()
+    kind, detail = child_ending(status, message) or ("exit", "exit status 0")
+    if kind == "signal":
+        return f"killed by {detail}"
+    if kind == "harness":
+        lines = detail.strip().splitlines()
         return f"harness error: {lines[-1] if lines else 'no detail'}"
-    return f"exit status {code}"
+    return detail if kind == "exit" else f"{kind}: {detail}"
 
 
 def _serve(  # pragma: no cover - runs in the forked child

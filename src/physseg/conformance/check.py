@@ -188,11 +188,7 @@ class Checker:
             return None
         target = self.target
         known = applicable(config, target.revision, target.extent_testing)
-        cause = explain(difference, model, actual, known)
-        if cause is None and known:
-            masked = frozenset().union(*(d.fields for d in known))
-            unexplained = first_difference(model, actual, lambda f: f not in masked)
-            difference = unexplained if unexplained is not None else difference
+        cause, difference = explain(difference, model, actual, known)
         return Divergence(config.name, origin, tuple(calls), model, actual, difference, cause)
 
     def _explained(self, divergence: Divergence) -> None:

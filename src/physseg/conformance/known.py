@@ -111,18 +111,20 @@ def applicable(
 
 def explain(
     difference: Difference, model: Trace, actual: Trace, known: tuple[KnownDifference, ...]
-) -> KnownDifference | None:
-    """The known difference that accounts for every way ``actual`` differs from ``model``
-    (``difference`` is their first), or ``None``. With the fields of ``known`` masked, the
-    traces must agree, or first differ in an abort one of ``known`` matches.
-    O(steps · state)."""
+) -> tuple[KnownDifference | None, Difference]:
+    """Which known difference accounts for every way ``actual`` differs from ``model``
+    (``difference`` is their first), and the difference to report: ``(cause, difference)``
+    when one does (with the fields of ``known`` masked, the traces agree, or first differ in
+    an abort one of ``known`` matches), else ``(None, the first difference outside the masked
+    fields)``. O(steps · state)."""
     masked = frozenset().union(*(d.fields for d in known))
     rest = first_difference(model, actual, lambda f: f not in masked) if masked else difference
     if rest is None:
-        return next(d for d in known if difference.field in d.fields)
+        return next(d for d in known if difference.field in d.fields), difference
     if rest.field != "abort":
-        return None
+        return None, rest
     step = rest.step
     mine = model.abort if model.abort is not None and model.abort.step == step else None
     theirs = actual.abort if actual.abort is not None and actual.abort.step == step else None
-    return next((d for d in known if d.abort is not None and d.abort(mine, theirs)), None)
+    cause = next((d for d in known if d.abort is not None and d.abort(mine, theirs)), None)
+    return (cause, difference) if cause is not None else (None, rest)

@@ -97,17 +97,35 @@ def run_forked(
     step = len(trace.steps)
     if hung:
         trace.abort = Abort(step, "hang", f"no answer within {hang_timeout:g} s")
-    elif os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name
-        trace.abort = Abort(step, "signal", name)
-    elif os.WEXITSTATUS(status) == ABORT_STATUS:
-        kind, _, text = message.partition("\t")
-        trace.abort = Abort(step, kind if kind in ("panic", "kassert", "hang") else "panic", text)
-    elif os.WEXITSTATUS(status) == HARNESS_STATUS:
-        raise HarnessError(message)
-    elif os.WEXITSTATUS(status) != 0 or step < len(calls):
-        trace.abort = Abort(step, "exit", f"exit status {os.WEXITSTATUS(status)}")
+        return trace
+    ending = child_ending(status, message)
+    if ending is None and step < len(calls):
+        ending = ("exit", "exit status 0")
+    if ending is not None:
+        kind, detail = ending
+        if kind == "harness":
+            raise HarnessError(detail)
+        if kind not in ("signal", "exit", "panic", "kassert", "hang"):
+            kind = "panic"
+        trace.abort = Abort(step, kind, detail)
     return trace
+
+
+def child_ending(status: int, message: str) -> tuple[str, str] | None:
+    """How a forked child of the harness ended, from its wait ``status`` and what it wrote on
+    its abort pipe (``message``): ``None`` for exit status 0; ``("signal", "SIGSEGV")``;
+    ``(kind, text)`` after ``psc_abort(kind, text)``; ``("harness", traceback)`` when its
+    Python side failed; ``("exit", "exit status N")`` otherwise. O(len(message)). Raises
+    nothing."""
+    if os.WIFSIGNALED(status):
+        return "signal", signal.Signals(os.WTERMSIG(status)).name
+    code = os.WEXITSTATUS(status)
+    if code == ABORT_STATUS:
+        kind, _, text = message.partition("\t")
+        return kind, text
+    if code == HARNESS_STATUS:
+        return "harness", message
+    return None if code == 0 else ("exit", f"exit status {code}")
 
 
 def _child(  # pragma: no cover - runs in the forked child
