@@ -110,7 +110,7 @@ class CLibrary:
     functions. Loading calls only ``psc_abi_version`` and ``psc_implementation`` (which must
     not touch the implementation's state)."""
 
-    __slots__ = ("description", "dll", "has_bench", "path")
+    __slots__ = ("description", "dll", "path")
 
     def __init__(self, path: Path, runtime: Path) -> None:
         load_runtime(runtime)
@@ -126,7 +126,6 @@ class CLibrary:
                 function = getattr(self.dll, name)
                 function.restype = restype
                 function.argtypes = argtypes
-        self.has_bench = hasattr(self.dll, "psc_bench_lookup")
         version = self.dll.psc_abi_version()
         if version != ABI_VERSION:
             raise LoadError(path, f"ABI version {version}, this harness speaks {ABI_VERSION}")
