@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from physseg.bench.ccompare import CSide
+from physseg.bench.workloads import CASES, LookupCase, build_kernel
 from physseg.cli.main import main
-from physseg.conformance.build import csrc
+from physseg.conformance.build import build_runtime, csrc
+from physseg.conformance.clib import load_runtime
 from physseg.conformance.netbsd_tree import REQUIRED
+from physseg.errors import CComparatorError
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler (gcc)")
 
@@ -103,3 +107,19 @@ def test_a_caught_mutant_exits_1_and_its_reproduction_shows_the_divergence_in_c(
         outputs[name] = run.stdout
     assert "abort (panic)" in outputs["reference"]
     assert "abort" not in outputs["mutant"]
+
+
+def test_the_process_keeps_one_runtime_whatever_cache_it_was_built_in(tmp_path: Path) -> None:
+    """psc_abort resolves to the first runtime loaded (RTLD_GLOBAL), so a runtime built in a
+    second cache must not be loaded beside it: its abort descriptor would never be used."""
+    first = build_runtime()
+    copy = tmp_path / "psc_runtime-copy.so"
+    shutil.copyfile(first, copy)
+    assert load_runtime(copy) is load_runtime(first)
+    one_record = CSide.prepare(None, [("rbtree", 1)])  # VM_PHYSSEG_MAX 1
+    case = CASES["1K"]
+    assert isinstance(case, LookupCase)
+    layout = build_kernel(case, "rbtree", 1)  # 32 segments
+    with pytest.raises(CComparatorError) as failed:  # a KASSERT's message still arrives
+        one_record.spawn("c-rbtree", "rbtree", 1).replay(layout)
+    assert failed.value.detail.startswith(("panic: ", "kassert: ")), failed.value.detail

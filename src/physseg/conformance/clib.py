@@ -91,18 +91,23 @@ class LoadError(Exception):
         return f"{self.path}: {self.detail}"
 
 
-_runtimes: dict[Path, ctypes.CDLL] = {}
+_runtime: list[ctypes.CDLL] = []
+"""The one harness runtime of this process, once loaded."""
 
 
 def load_runtime(path: Path) -> ctypes.CDLL:
-    """The harness runtime at ``path``, loaded once with ``RTLD_GLOBAL``. O(1) after the first
-    call. Raises :class:`LoadError` when the loader refuses it."""
-    if path not in _runtimes:
+    """The harness runtime, loaded with ``RTLD_GLOBAL`` from ``path`` on the first call and
+    the same one on every later call, whatever its ``path``: an implementation's
+    ``psc_abort`` resolves to the first runtime loaded, so the abort descriptor must be set
+    in that one (two builds of the runtime, from two caches, would otherwise split the symbol
+    from the descriptor and lose every abort message). O(1) after the first call. Raises
+    :class:`LoadError` when the loader refuses it."""
+    if not _runtime:
         try:
-            _runtimes[path] = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+            _runtime.append(ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL))
         except OSError as exc:
             raise LoadError(path, str(exc)) from None
-    return _runtimes[path]
+    return _runtime[0]
 
 
 class CLibrary:
