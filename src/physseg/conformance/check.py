@@ -10,11 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
-from hypothesis.errors import Flaky
-
 from physseg.conformance.calls import Call
 from physseg.conformance.clib import CLibrary, CMachine
 from physseg.conformance.compare import Difference, first_difference
@@ -25,7 +20,6 @@ from physseg.conformance.observe import Machine
 from physseg.conformance.repro import c_reproduction
 from physseg.conformance.runner import run_forked, run_model
 from physseg.conformance.scenarios import SCENARIOS
-from physseg.conformance.sequences import draw_sequence
 from physseg.conformance.trace import Trace
 
 
@@ -239,6 +233,15 @@ class Checker:
         Explained divergences are counted and the search goes on."""
         if sequences <= 0:
             return
+        # Imported here, not at the top: every physseg command's parser imports this module
+        # (through the conformance and bench commands), and hypothesis costs ~0.1 s to import.
+        from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+        from hypothesis import seed as hypothesis_seed
+        from hypothesis import strategies as st
+        from hypothesis.errors import Flaky
+
+        from physseg.conformance.sequences import draw_sequence
+
         config = self.target.config
         last: list[Divergence] = []
 
